@@ -1,0 +1,223 @@
+//! HTTP routing: turns a request path into a resource target and dispatches
+//! to the verb handlers.
+
+mod delete;
+mod discovery;
+mod openapi;
+mod patch;
+mod read;
+mod table;
+mod watch;
+mod write;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::{IntoResponse, Response};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{ApiError, ApiResult};
+use crate::faults::FaultState;
+use crate::ipalloc::IpAllocator;
+use crate::resources::ResourceInfo;
+use crate::store::Store;
+
+/// State shared by all requests of one sandbox (survives restarts).
+pub struct Shared {
+    pub store: Mutex<Store>,
+    pub faults: Arc<FaultState>,
+    pub ips: IpAllocator,
+    /// Cancelled to drop every open watch; replaced by a fresh token afterwards.
+    pub watch_cancel: Mutex<CancellationToken>,
+}
+
+impl Shared {
+    pub fn new(store: Store, ips: IpAllocator) -> Self {
+        Shared {
+            store: Mutex::new(store),
+            faults: Arc::new(FaultState::default()),
+            ips,
+            watch_cancel: Mutex::new(CancellationToken::new()),
+        }
+    }
+
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        // A panic while holding the lock leaves consistent-enough JSON; keep serving.
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn watch_token(&self) -> CancellationToken {
+        self.watch_cancel.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn drop_watches(&self) {
+        let mut t = self.watch_cancel.lock().unwrap_or_else(|e| e.into_inner());
+        t.cancel();
+        *t = CancellationToken::new();
+    }
+}
+
+pub type AppState = Arc<Shared>;
+
+/// One incoming request, parsed.
+pub struct Req {
+    pub method: Method,
+    pub path: String,
+    pub query: HashMap<String, String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Req {
+    pub fn q(&self, k: &str) -> Option<&str> {
+        self.query.get(k).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    pub fn header(&self, k: &str) -> &str {
+        self.headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    pub fn dry_run(&self) -> bool {
+        self.query.get("dryRun").is_some_and(|v| v == "All")
+    }
+
+    /// The field manager: explicit, else derived from the User-Agent like kube-apiserver.
+    pub fn manager(&self) -> String {
+        if let Some(m) = self.q("fieldManager") {
+            return m.to_string();
+        }
+        let ua = self.header("user-agent");
+        let first = ua.split('/').next().unwrap_or("").trim();
+        if first.is_empty() { "unknown".into() } else { first.chars().take(128).collect() }
+    }
+
+    /// The body as JSON: JSON, YAML, or the protobuf envelope of the few kinds typed clients send.
+    pub fn body_json(&self) -> ApiResult<serde_json::Value> {
+        let ct = self.header("content-type");
+        if ct.contains("protobuf") {
+            return crate::proto::decode(&self.body).map_err(|e| match e {
+                crate::proto::ProtoDecodeError::UnsupportedKind(_) => ApiError::unsupported_media_type(ct),
+                e => ApiError::bad_request(format!("the request body could not be decoded: {e}")),
+            });
+        }
+        if ct.contains("cbor") {
+            return Err(ApiError::unsupported_media_type(ct));
+        }
+        serde_json::from_slice(&self.body)
+            .or_else(|_| serde_yaml::from_slice(&self.body))
+            .map_err(|e| ApiError::bad_request(format!("the request body could not be decoded: {e}")))
+    }
+
+    pub fn wants_table(&self) -> bool {
+        self.header("accept").split(',').next().is_some_and(|a| a.contains("as=Table"))
+    }
+}
+
+/// What a resource path addresses.
+pub struct Target {
+    pub info: ResourceInfo,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub sub: Option<String>,
+    pub watch_path: bool,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new().fallback(dispatch).with_state(state)
+}
+
+async fn dispatch(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let query: HashMap<String, String> = uri
+        .query()
+        .map(|q| form_urlencoded_pairs(q).into_iter().collect())
+        .unwrap_or_default();
+    let req = Req { method, path: uri.path().trim_end_matches('/').to_string(), query, headers, body };
+    tracing::debug!(method = %req.method, path = %req.path, "request");
+    if let Some(resp) = crate::faults::admin(&state, &req).await {
+        return resp;
+    }
+    if let Some(err) = state.faults.take_failure(req.method.as_str(), &req.path) {
+        return err.into_response();
+    }
+    match route(&state, &req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn form_urlencoded_pairs(q: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+}
+
+async fn route(state: &AppState, req: &Req) -> ApiResult<Response> {
+    let segs: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
+    if let Some(r) = discovery::serve(state, req, &segs)? {
+        return Ok(r);
+    }
+    let target = parse_target(state, &segs)?;
+    let m = &req.method;
+    match (m.as_str(), target.name.is_some()) {
+        ("GET", false) if target.watch_path || req.query.get("watch").is_some_and(|w| w == "true" || w == "1") => {
+            watch::watch(state, req, &target)
+        }
+        ("GET", false) => read::list(state, req, &target),
+        ("GET", true) => read::get(state, req, &target),
+        ("POST", false) => write::create(state, req, &target),
+        ("PUT", true) => write::update(state, req, &target),
+        ("PATCH", true) => patch::patch(state, req, &target),
+        ("DELETE", true) => delete::delete(state, req, &target),
+        ("DELETE", false) => delete::delete_collection(state, req, &target),
+        _ => Err(ApiError::method_not_allowed(format!("the server does not allow this method on the requested resource ({m} {})", req.path))),
+    }
+}
+
+fn not_found_path(path: &str) -> ApiError {
+    let mut e = ApiError::new(404, "NotFound", "the server could not find the requested resource");
+    e.details = Some(serde_json::json!({"causes": [{"reason": "UnexpectedServerResponse", "message": format!("404 page not found: {path}")}]}));
+    e
+}
+
+fn parse_target(state: &AppState, segs: &[&str]) -> ApiResult<Target> {
+    let path = format!("/{}", segs.join("/"));
+    let (group, version, rest) = match segs {
+        ["api", v, rest @ ..] => ("", *v, rest),
+        ["apis", g, v, rest @ ..] => (*g, *v, rest),
+        _ => return Err(not_found_path(&path)),
+    };
+    let (watch_path, rest) = match rest {
+        ["watch", r @ ..] => (true, r),
+        r => (false, r),
+    };
+    let (namespace, rest): (Option<String>, &[&str]) = match rest {
+        ["namespaces", ns, r @ ..] if !r.is_empty() && !(group.is_empty() && matches!(r, ["status"] | ["finalize"])) => {
+            (Some(ns.to_string()), r)
+        }
+        r => (None, r),
+    };
+    let (plural, name, sub) = match rest {
+        [p] => (*p, None, None),
+        [p, n] => (*p, Some(n.to_string()), None),
+        [p, n, s] => (*p, Some(n.to_string()), Some(s.to_string())),
+        _ => return Err(not_found_path(&path)),
+    };
+    let info = state.store().find_resource(group, version, plural).ok_or_else(|| not_found_path(&path))?;
+    if namespace.is_some() && !info.namespaced {
+        return Err(not_found_path(&path));
+    }
+    match sub.as_deref() {
+        None => {}
+        Some("status") if info.status_subresource => {}
+        Some("finalize") if info.plural == "namespaces" => {}
+        Some(_) => return Err(not_found_path(&path)),
+    }
+    Ok(Target { info, namespace, name, sub, watch_path })
+}
+
+pub(crate) fn json_response(code: u16, v: &serde_json::Value) -> Response {
+    let code = axum::http::StatusCode::from_u16(code).unwrap_or(axum::http::StatusCode::OK);
+    (code, axum::Json(v)).into_response()
+}

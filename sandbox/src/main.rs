@@ -1,0 +1,55 @@
+//! `kube-sandbox --dir DIR [--listen 127.0.0.1:0] [--state FILE]`: serve until
+//! SIGTERM/SIGINT, with DIR/kubeconfig written and DIR/ready created once serving.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use kube_sandbox::{Sandbox, SandboxOptions};
+use tokio::signal::unix::{SignalKind, signal};
+
+#[derive(Parser, Debug)]
+#[command(name = "kube-sandbox", about = "In-memory Kubernetes API server for tests and demos")]
+struct Args {
+    /// Directory for `kubeconfig` and the `ready` marker.
+    #[arg(long)]
+    dir: PathBuf,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Save objects here on shutdown and load them at start.
+    #[arg(long)]
+    state: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let opts = SandboxOptions { dir: Some(args.dir), listen: args.listen, state_file: args.state };
+    let sandbox = match Sandbox::start(opts).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("kube-sandbox: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("{}", sandbox.url());
+    let (mut term, mut int) = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(t), Ok(i)) => (t, i),
+        _ => {
+            eprintln!("kube-sandbox: cannot install signal handlers");
+            return ExitCode::FAILURE;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    sandbox.shutdown().await;
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,207 @@
+//! The library entry point: start a sandbox on a free loopback port, get its
+//! kubeconfig, URL and a kube::Client, restart it keeping state, shut it down.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, Shared};
+use crate::faults::Faults;
+use crate::ipalloc::IpAllocator;
+use crate::persist::{self, StateFileError};
+use crate::{kubeconfig, lifecycle};
+
+pub struct SandboxOptions {
+    /// Where `kubeconfig` and `ready` are written; a temporary directory if None.
+    pub dir: Option<PathBuf>,
+    pub listen: SocketAddr,
+    pub state_file: Option<PathBuf>,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        SandboxOptions { dir: None, listen: SocketAddr::from(([127, 0, 0, 1], 0)), state_file: None }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("creating the sandbox directory {path}: {source}")]
+    Dir { path: PathBuf, source: std::io::Error },
+    #[error("listening on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("writing {path}: {source}")]
+    WriteFile { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    State(#[from] StateFileError),
+    #[error("building a kube client for {url}: {reason}")]
+    Client { url: String, reason: String },
+}
+
+struct Running {
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+    network: Option<crate::network::NetworkHandle>,
+}
+
+pub struct Sandbox {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    dir: PathBuf,
+    kubeconfig: PathBuf,
+    state_file: Option<PathBuf>,
+    client: kube::Client,
+    running: Option<Running>,
+    _tempdir: Option<tempfile::TempDir>,
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    // After a restart the old socket may linger for a moment; retry briefly.
+    let mut last = None;
+    for _ in 0..50 {
+        match TcpListener::bind(addr).await {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(StartError::Bind { addr, source: last.unwrap_or_else(|| std::io::Error::other("bind failed")) })
+}
+
+async fn serve(shared: Arc<Shared>, listener: TcpListener, client: kube::Client) -> Running {
+    let stop = CancellationToken::new();
+    let router = api::router(shared);
+    let token = stop.clone();
+    let task = tokio::spawn(async move {
+        let result = axum::serve(listener, router).with_graceful_shutdown(token.cancelled_owned()).await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "sandbox server stopped with an error");
+        }
+    });
+    let network = Some(crate::network::start(client).await);
+    Running { stop, task, network }
+}
+
+impl Sandbox {
+    pub async fn start(opts: SandboxOptions) -> Result<Sandbox, StartError> {
+        let (dir, tempdir) = match opts.dir {
+            Some(d) => (d, None),
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("kube-sandbox-")
+                    .tempdir()
+                    .map_err(|source| StartError::Dir { path: std::env::temp_dir(), source })?;
+                (t.path().to_path_buf(), Some(t))
+            }
+        };
+        std::fs::create_dir_all(&dir).map_err(|source| StartError::Dir { path: dir.clone(), source })?;
+        let ips = IpAllocator::default();
+        let store = persist::load(opts.state_file.as_deref(), &ips)?;
+        let shared = Arc::new(Shared::new(store, ips));
+        let listener = bind(opts.listen).await?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: opts.listen, source })?;
+        let url = format!("http://{addr}");
+        let client = make_client(&url)?;
+        let kubeconfig = dir.join("kubeconfig");
+        kubeconfig::write(&kubeconfig, &url).map_err(|source| StartError::WriteFile { path: kubeconfig.clone(), source })?;
+        let running = serve(shared.clone(), listener, client.clone()).await;
+        let ready = dir.join("ready");
+        std::fs::write(&ready, url.as_bytes()).map_err(|source| StartError::WriteFile { path: ready, source })?;
+        tracing::info!(%url, dir = %dir.display(), "kube-sandbox serving");
+        Ok(Sandbox {
+            shared,
+            addr,
+            dir,
+            kubeconfig,
+            state_file: opts.state_file,
+            client,
+            running: Some(running),
+            _tempdir: tempdir,
+        })
+    }
+
+    pub fn kubeconfig_path(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub async fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
+    pub fn faults(&self) -> Faults {
+        Faults { shared: self.shared.clone() }
+    }
+
+    async fn stop(&mut self) {
+        let Some(running) = self.running.take() else { return };
+        if let Some(net) = running.network {
+            net.shutdown().await;
+        }
+        self.shared.drop_watches();
+        running.stop.cancel();
+        let abort = running.task.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(5), running.task).await.is_err() {
+            abort.abort();
+        }
+    }
+
+    fn save(&self) -> Result<(), StateFileError> {
+        match &self.state_file {
+            Some(path) => persist::save(&self.shared.store(), path),
+            None => Ok(()),
+        }
+    }
+
+    /// Stop serving and start again on the same URL. With a state file, the
+    /// objects go through it (like a process restart: watch history is lost,
+    /// so watches resuming from older versions get 410); without one, memory is kept.
+    pub async fn restart(&mut self) -> Result<(), StartError> {
+        self.stop().await;
+        if let Some(path) = &self.state_file {
+            self.save()?;
+            let store = persist::load(Some(path), &self.shared.ips)?;
+            *self.shared.store() = store;
+        }
+        lifecycle::settle(&mut self.shared.store(), &self.shared.ips);
+        let listener = bind(self.addr).await?;
+        self.running = Some(serve(self.shared.clone(), listener, self.client.clone()).await);
+        Ok(())
+    }
+
+    /// Stop serving; with a state file, save the objects to it.
+    pub async fn shutdown(mut self) {
+        self.stop().await;
+        if let Err(e) = self.save() {
+            tracing::error!(error = %e, "saving sandbox state");
+        }
+    }
+}
+
+fn make_client(url: &str) -> Result<kube::Client, StartError> {
+    let err = |reason: String| StartError::Client { url: url.to_string(), reason };
+    let uri: axum::http::Uri = url.parse().map_err(|e: axum::http::uri::InvalidUri| err(e.to_string()))?;
+    let config = kube::Config::new(uri);
+    kube::Client::try_from(config).map_err(|e| err(e.to_string()))
+}
+
+/// A sandbox on a free port with a temporary directory.
+pub async fn start_default() -> Result<Sandbox, StartError> {
+    Sandbox::start(SandboxOptions::default()).await
+}

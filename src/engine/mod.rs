@@ -1,0 +1,1 @@
+//! Database engines: probe, promote, fence, repoint, dump and restore commands.
