@@ -16,7 +16,13 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        ApiError { code, reason, message: message.into(), details: None, retry_after: None }
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+            retry_after: None,
+        }
     }
 
     fn with_details(mut self, group: &str, resource: &str, name: &str) -> Self {
@@ -30,7 +36,11 @@ impl ApiError {
 
     /// `<resource>.<group> "<name>"` as kube-apiserver prints a qualified resource.
     fn qualified(group: &str, resource: &str) -> String {
-        if group.is_empty() { resource.to_string() } else { format!("{resource}.{group}") }
+        if group.is_empty() {
+            resource.to_string()
+        } else {
+            format!("{resource}.{group}")
+        }
     }
 
     pub fn not_found(group: &str, resource: &str, name: &str) -> Self {
@@ -40,14 +50,17 @@ impl ApiError {
 
     pub fn already_exists(group: &str, resource: &str, name: &str) -> Self {
         let q = Self::qualified(group, resource);
-        Self::new(409, "AlreadyExists", format!("{q} \"{name}\" already exists"))
-            .with_details(group, resource, name)
+        Self::new(409, "AlreadyExists", format!("{q} \"{name}\" already exists")).with_details(group, resource, name)
     }
 
     pub fn conflict(group: &str, resource: &str, name: &str, why: &str) -> Self {
         let q = Self::qualified(group, resource);
-        Self::new(409, "Conflict", format!("Operation cannot be fulfilled on {q} \"{name}\": {why}"))
-            .with_details(group, resource, name)
+        Self::new(
+            409,
+            "Conflict",
+            format!("Operation cannot be fulfilled on {q} \"{name}\": {why}"),
+        )
+        .with_details(group, resource, name)
     }
 
     pub fn stale(group: &str, resource: &str, name: &str) -> Self {
@@ -77,15 +90,29 @@ impl ApiError {
     }
 
     pub fn unsupported_media_type(content_type: &str) -> Self {
-        Self::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {content_type})"))
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {content_type})"
+            ),
+        )
     }
 
     /// 422 Invalid with one cause per field, shaped like kube-apiserver's
     /// `<Kind>.<group> "<name>" is invalid: <field>: <message>, ...`.
     pub fn invalid(group: &str, kind: &str, name: &str, causes: Vec<(String, String, String)>) -> Self {
-        let q = if group.is_empty() { kind.to_string() } else { format!("{kind}.{group}") };
+        let q = if group.is_empty() {
+            kind.to_string()
+        } else {
+            format!("{kind}.{group}")
+        };
         let summary: Vec<String> = causes.iter().map(|(_, field, msg)| format!("{field}: {msg}")).collect();
-        let summary = if summary.len() == 1 { summary[0].clone() } else { format!("[{}]", summary.join(", ")) };
+        let summary = if summary.len() == 1 {
+            summary[0].clone()
+        } else {
+            format!("[{}]", summary.join(", "))
+        };
         let mut details = json!({ "name": name, "kind": kind, "causes": causes.iter().map(|(t, f, m)| json!({"reason": t, "message": m, "field": f})).collect::<Vec<_>>() });
         if !group.is_empty() {
             details["group"] = json!(group);

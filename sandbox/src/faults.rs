@@ -26,16 +26,22 @@ pub struct FaultState {
 
 impl FaultState {
     pub fn add(&self, n: u32, method: &str, path_prefix: &str, status: u16, retry_after: Option<u64>) {
-        let rule = FailRule { remaining: n, method: method.to_uppercase(), path_prefix: path_prefix.into(), status, retry_after };
+        let rule = FailRule {
+            remaining: n,
+            method: method.to_uppercase(),
+            path_prefix: path_prefix.into(),
+            status,
+            retry_after,
+        };
         self.rules.lock().unwrap_or_else(|e| e.into_inner()).push(rule);
     }
 
     /// The injected failure for this request, if a rule matches (consuming one use).
     pub fn take_failure(&self, method: &str, path: &str) -> Option<ApiError> {
         let mut rules = self.rules.lock().unwrap_or_else(|e| e.into_inner());
-        let idx = rules
-            .iter()
-            .position(|r| r.remaining > 0 && (r.method == "*" || r.method == method) && path.starts_with(&r.path_prefix))?;
+        let idx = rules.iter().position(|r| {
+            r.remaining > 0 && (r.method == "*" || r.method == method) && path.starts_with(&r.path_prefix)
+        })?;
         let rule = rules[idx].clone();
         rules[idx].remaining -= 1;
         if rules[idx].remaining == 0 {
@@ -48,7 +54,11 @@ impl FaultState {
             409 => "Conflict",
             _ => "InternalError",
         };
-        let mut e = ApiError::new(rule.status, reason, format!("injected fault: {} {}", rule.method, rule.path_prefix));
+        let mut e = ApiError::new(
+            rule.status,
+            reason,
+            format!("injected fault: {} {}", rule.method, rule.path_prefix),
+        );
         e.retry_after = rule.retry_after;
         Some(e)
     }

@@ -19,7 +19,10 @@ pub struct IpAllocator {
 
 impl Default for IpAllocator {
     fn default() -> Self {
-        IpAllocator { dir: std::env::temp_dir().join("kube-sandbox-ips"), held: Mutex::new(HashMap::new()) }
+        IpAllocator {
+            dir: std::env::temp_dir().join("kube-sandbox-ips"),
+            held: Mutex::new(HashMap::new()),
+        }
     }
 }
 

@@ -12,7 +12,10 @@ fn patch_error(e: PatchError) -> ApiError {
 }
 
 fn hints(info: &ResourceInfo) -> TypeHints<'_> {
-    TypeHints { schema: info.schema.as_ref(), status_subresource: info.status_subresource }
+    TypeHints {
+        schema: info.schema.as_ref(),
+        status_subresource: info.status_subresource,
+    }
 }
 
 pub fn merge_patch(target: &mut Value, p: &Value) {
@@ -20,7 +23,23 @@ pub fn merge_patch(target: &mut Value, p: &Value) {
 }
 
 pub fn json_patch(target: &mut Value, p: &Value) -> Result<(), ApiError> {
-    patch::json_patch(target, p).map_err(patch_error)
+    patch::json_patch(target, &drop_null_tests_of_missing_paths(target, p)).map_err(patch_error)
+}
+
+/// ADAPTER (kube-apiserver uses evanphx/json-patch, where `test` of a missing
+/// path against `null` succeeds; kube-rs's finalizer helper relies on it).
+/// Such operations are dropped before the RFC 6902 patch runs.
+fn drop_null_tests_of_missing_paths(target: &Value, p: &Value) -> Value {
+    let Some(ops) = p.as_array() else { return p.clone() };
+    Value::Array(
+        ops.iter()
+            .filter(|op| {
+                let path = op["path"].as_str().unwrap_or("");
+                !(op["op"] == "test" && op["value"].is_null() && target.pointer(path).is_none_or(Value::is_null))
+            })
+            .cloned()
+            .collect(),
+    )
 }
 
 pub fn strategic_merge_patch(target: &mut Value, p: &Value, info: &ResourceInfo) -> Result<(), ApiError> {
@@ -48,7 +67,14 @@ pub fn server_side_apply(
     })
 }
 
-pub fn record_update(info: &ResourceInfo, before: Option<&Value>, after: &mut Value, manager: &str, subresource: Option<&str>, now: &str) {
+pub fn record_update(
+    info: &ResourceInfo,
+    before: Option<&Value>,
+    after: &mut Value,
+    manager: &str,
+    subresource: Option<&str>,
+    now: &str,
+) {
     patch::apply::record_update(before, after, manager, subresource, now, hints(info));
 }
 
@@ -59,7 +85,14 @@ pub fn admit_custom(schema: &Value, obj: &mut Value) -> Result<(), Vec<(String, 
 
 /// A Table for a custom resource's additionalPrinterColumns.
 pub fn custom_table(columns: &[Value], objects: &[Value], include_object: &str) -> Option<Value> {
-    let cols: Vec<crate::table::PrinterColumn> =
-        columns.iter().filter_map(|c| serde_json::from_value(c.clone()).ok()).collect();
-    Some(crate::table::render_table(&cols, objects, include_object))
+    let cols: Vec<crate::table::PrinterColumn> = columns
+        .iter()
+        .filter_map(|c| serde_json::from_value(c.clone()).ok())
+        .collect();
+    Some(crate::table::render_table(
+        &cols,
+        objects,
+        include_object,
+        &crate::meta::now(),
+    ))
 }

@@ -53,10 +53,8 @@ pub fn on_create(info: &ResourceInfo, obj: &mut Value, ips: &IpAllocator) -> Api
             f.push(CRD_CLEANUP_FINALIZER.into());
         }
         meta::set_finalizers(obj, &f);
-    } else if is(info, "", "serviceaccounts") || is(info, "", "configmaps") || is(info, "", "secrets") {
-        if is(info, "", "secrets") && obj["type"].is_null() {
-            obj["type"] = json!("Opaque");
-        }
+    } else if is(info, "", "secrets") && obj["type"].is_null() {
+        obj["type"] = json!("Opaque");
     }
     Ok(())
 }
@@ -99,16 +97,23 @@ fn service_defaults(obj: &mut Value, ips: &IpAllocator, old: Option<&Value>) -> 
     let asked = spec["clusterIP"].as_str().map(String::from).filter(|s| !s.is_empty());
     let ip = match (old_ip, asked) {
         (Some(o), Some(a)) if o != a => {
-            return Err(ApiError::invalid("", "Service", &name, vec![(
-                "FieldValueInvalid".into(),
-                "spec.clusterIPs[0]".into(),
-                format!("Invalid value: []string{{\"{a}\"}}: may not change once set"),
-            )]));
+            return Err(ApiError::invalid(
+                "",
+                "Service",
+                &name,
+                vec![(
+                    "FieldValueInvalid".into(),
+                    "spec.clusterIPs[0]".into(),
+                    format!("Invalid value: []string{{\"{a}\"}}: may not change once set"),
+                )],
+            ));
         }
         (Some(o), _) => o,
         (None, Some(a)) if a == "None" => a,
         (None, Some(a)) => {
-            let parsed = a.parse().map_err(|_| invalid_ip(&name, &a, "must be a valid IP address"))?;
+            let parsed = a
+                .parse()
+                .map_err(|_| invalid_ip(&name, &a, "must be a valid IP address"))?;
             ips.claim(parsed).map_err(|why| invalid_ip(&name, &a, &why))?;
             a
         }
@@ -130,11 +135,16 @@ fn service_defaults(obj: &mut Value, ips: &IpAllocator, old: Option<&Value>) -> 
 }
 
 fn invalid_ip(name: &str, ip: &str, why: &str) -> ApiError {
-    ApiError::invalid("", "Service", name, vec![(
-        "FieldValueInvalid".into(),
-        "spec.clusterIPs".into(),
-        format!("Invalid value: []string{{\"{ip}\"}}: failed to allocate IP {ip}: {why}"),
-    )])
+    ApiError::invalid(
+        "",
+        "Service",
+        name,
+        vec![(
+            "FieldValueInvalid".into(),
+            "spec.clusterIPs".into(),
+            format!("Invalid value: []string{{\"{ip}\"}}: failed to allocate IP {ip}: {why}"),
+        )],
+    )
 }
 
 /// Validate a CRD and set its status: names accepted, Established=True, storedVersions.
@@ -142,7 +152,13 @@ fn crd_on_write(obj: &mut Value, old: Option<&Value>) -> ApiResult<()> {
     let name = meta::name(obj).to_string();
     let spec = &obj["spec"];
     let mut causes = vec![];
-    let mut req = |field: &str| causes.push(("FieldValueRequired".to_string(), field.to_string(), "Required value".to_string()));
+    let mut req = |field: &str| {
+        causes.push((
+            "FieldValueRequired".to_string(),
+            field.to_string(),
+            "Required value".to_string(),
+        ))
+    };
     let group = spec["group"].as_str().unwrap_or("").to_string();
     let plural = spec["names"]["plural"].as_str().unwrap_or("").to_string();
     let kind = spec["names"]["kind"].as_str().unwrap_or("").to_string();
@@ -159,16 +175,35 @@ fn crd_on_write(obj: &mut Value, old: Option<&Value>) -> ApiResult<()> {
     if versions.is_empty() {
         req("spec.versions");
     }
-    let storage: Vec<String> =
-        versions.iter().filter(|v| v["storage"] == true).filter_map(|v| v["name"].as_str().map(String::from)).collect();
+    let storage: Vec<String> = versions
+        .iter()
+        .filter(|v| v["storage"] == true)
+        .filter_map(|v| v["name"].as_str().map(String::from))
+        .collect();
     if !versions.is_empty() && storage.len() != 1 {
-        causes.push(("FieldValueInvalid".into(), "spec.versions".into(), format!("Invalid value: {}: must have exactly one version marked as storage version", json!(versions.iter().map(|v| &v["name"]).collect::<Vec<_>>()))));
+        causes.push((
+            "FieldValueInvalid".into(),
+            "spec.versions".into(),
+            format!(
+                "Invalid value: {}: must have exactly one version marked as storage version",
+                json!(versions.iter().map(|v| &v["name"]).collect::<Vec<_>>())
+            ),
+        ));
     }
     if !group.is_empty() && !plural.is_empty() && name != format!("{plural}.{group}") {
-        causes.push(("FieldValueInvalid".into(), "metadata.name".into(), format!("Invalid value: \"{name}\": must be spec.names.plural+\".\"+spec.group")));
+        causes.push((
+            "FieldValueInvalid".into(),
+            "metadata.name".into(),
+            format!("Invalid value: \"{name}\": must be spec.names.plural+\".\"+spec.group"),
+        ));
     }
     if !causes.is_empty() {
-        return Err(ApiError::invalid("apiextensions.k8s.io", "CustomResourceDefinition", &name, causes));
+        return Err(ApiError::invalid(
+            "apiextensions.k8s.io",
+            "CustomResourceDefinition",
+            &name,
+            causes,
+        ));
     }
     let mut accepted = spec["names"].clone();
     if accepted["singular"].is_null() {
@@ -209,15 +244,28 @@ pub fn validate_meta(info: &ResourceInfo, obj: &Value) -> ApiResult<()> {
     let name = meta::name(obj);
     let ok = !name.is_empty()
         && name.len() <= 253
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name.ends_with(|c: char| c.is_ascii_alphanumeric());
-    if ok || (info.plural == "rolebindings" || info.plural == "roles" || info.plural.starts_with("cluster")) && !name.is_empty() && !name.contains('/') {
+    if ok
+        || (info.plural == "rolebindings" || info.plural == "roles" || info.plural.starts_with("cluster"))
+            && !name.is_empty()
+            && !name.contains('/')
+    {
         return Ok(());
     }
-    Err(ApiError::invalid(&info.group, &info.kind, name, vec![(
-        "FieldValueInvalid".into(),
-        "metadata.name".into(),
-        format!("Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"),
-    )]))
+    Err(ApiError::invalid(
+        &info.group,
+        &info.kind,
+        name,
+        vec![(
+            "FieldValueInvalid".into(),
+            "metadata.name".into(),
+            format!(
+                "Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+            ),
+        )],
+    ))
 }

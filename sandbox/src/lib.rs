@@ -11,14 +11,14 @@
 //! # drop(client); sandbox.shutdown().await; Ok(()) }
 //! ```
 
+/// Service networking: endpoints controller and the per-Service TCP proxy.
+pub mod network;
 /// Pure JSON machinery for merge/JSON/strategic-merge patches and server-side apply.
 pub mod patch;
 /// Pure CRD structural-schema handling: validation, defaulting, pruning.
 pub mod schema;
 /// Pure rendering of `additionalPrinterColumns` as a `meta.k8s.io/v1` Table.
 pub mod table;
-/// Service networking: endpoints controller and the per-Service TCP proxy.
-pub mod network;
 
 /// HTTP routing and the verb handlers.
 mod api;

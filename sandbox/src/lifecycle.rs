@@ -27,7 +27,8 @@ fn is_crd(k: &Key) -> bool {
 /// Remove an object for good, releasing what it held (a Service's clusterIP).
 pub fn remove(store: &mut Store, ips: &IpAllocator, key: &Key) -> Option<Value> {
     let obj = store.remove(key)?;
-    if key.group.is_empty() && key.resource == "services"
+    if key.group.is_empty()
+        && key.resource == "services"
         && let Some(ip) = obj["spec"]["clusterIP"].as_str().and_then(|s| s.parse().ok())
     {
         ips.release(ip);
@@ -65,16 +66,18 @@ pub fn delete(store: &mut Store, ips: &IpAllocator, key: &Key, extra_finalizer: 
     if is_namespace(key) {
         obj["status"]["phase"] = json!("Terminating");
     }
-    if is_crd(key) {
-        obj["status"]["conditions"].as_array_mut().map(|cs| {
-            cs.push(json!({"type": "Terminating", "status": "True", "reason": "InstanceDeletionInProgress", "message": "CustomResource deletion is in progress", "lastTransitionTime": meta::now()}))
-        });
+    if is_crd(key)
+        && let Some(cs) = obj["status"]["conditions"].as_array_mut()
+    {
+        cs.push(json!({"type": "Terminating", "status": "True", "reason": "InstanceDeletionInProgress", "message": "CustomResource deletion is in progress", "lastTransitionTime": meta::now()}));
     }
     Some(store.put(key.clone(), obj, EventType::Modified, Some(old)))
 }
 
 fn update(store: &mut Store, key: &Key, f: impl FnOnce(&mut Value)) {
-    let Some(old) = store.objects.get(key).cloned() else { return };
+    let Some(old) = store.objects.get(key).cloned() else {
+        return;
+    };
     let mut obj = old.clone();
     f(&mut obj);
     if obj != old {
@@ -103,11 +106,19 @@ fn pass(store: &mut Store, ips: &IpAllocator) -> bool {
     // Namespaces and CRDs being deleted: delete their contents, then release them.
     for (key, obj) in snapshot.iter().filter(|(_, o)| meta::is_deleting(o)) {
         let contents: Vec<Key> = if is_namespace(key) {
-            snapshot.iter().filter(|(k, _)| k.namespace == key.name).map(|(k, _)| k.clone()).collect()
+            snapshot
+                .iter()
+                .filter(|(k, _)| k.namespace == key.name)
+                .map(|(k, _)| k.clone())
+                .collect()
         } else if is_crd(key) {
             let group = obj["spec"]["group"].as_str().unwrap_or("");
             let plural = obj["spec"]["names"]["plural"].as_str().unwrap_or("");
-            snapshot.iter().filter(|(k, _)| k.group == group && k.resource == plural).map(|(k, _)| k.clone()).collect()
+            snapshot
+                .iter()
+                .filter(|(k, _)| k.group == group && k.resource == plural)
+                .map(|(k, _)| k.clone())
+                .collect()
         } else {
             continue;
         };
@@ -125,7 +136,9 @@ fn pass(store: &mut Store, ips: &IpAllocator) -> bool {
     // Owner references.
     let mut has_dependents: HashSet<&str> = HashSet::new();
     for (key, obj) in &snapshot {
-        let Some(refs) = obj["metadata"]["ownerReferences"].as_array() else { continue };
+        let Some(refs) = obj["metadata"]["ownerReferences"].as_array() else {
+            continue;
+        };
         let owners: Vec<&str> = refs.iter().filter_map(|r| r["uid"].as_str()).collect();
         if owners.is_empty() {
             continue;

@@ -30,7 +30,11 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let opts = SandboxOptions { dir: Some(args.dir), listen: args.listen, state_file: args.state };
+    let opts = SandboxOptions {
+        dir: Some(args.dir),
+        listen: args.listen,
+        state_file: args.state,
+    };
     let sandbox = match Sandbox::start(opts).await {
         Ok(s) => s,
         Err(e) => {

@@ -28,24 +28,51 @@ pub fn save(store: &Store, path: &Path) -> Result<(), StateFileError> {
     let doc = json!({"resourceVersion": store.rv, "objects": objects});
     let tmp = path.with_extension("tmp");
     let write = |p: &Path, data: &[u8]| std::fs::write(p, data);
-    write(&tmp, doc.to_string().as_bytes()).map_err(|source| StateFileError::Write { path: tmp.clone(), source })?;
-    std::fs::rename(&tmp, path).map_err(|source| StateFileError::Write { path: path.to_path_buf(), source })
+    write(&tmp, doc.to_string().as_bytes()).map_err(|source| StateFileError::Write {
+        path: tmp.clone(),
+        source,
+    })?;
+    std::fs::rename(&tmp, path).map_err(|source| StateFileError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Load the store (or bootstrap a fresh one if the file does not exist yet),
 /// re-claiming the clusterIPs of stored Services.
 pub fn load(path: Option<&Path>, ips: &IpAllocator) -> Result<Store, StateFileError> {
-    let Some(path) = path.filter(|p| p.exists()) else { return Ok(Store::bootstrap()) };
-    let data = std::fs::read(path).map_err(|source| StateFileError::Read { path: path.to_path_buf(), source })?;
-    let bad = |reason: String| StateFileError::Parse { path: path.to_path_buf(), reason };
+    let Some(path) = path.filter(|p| p.exists()) else {
+        return Ok(Store::bootstrap());
+    };
+    let data = std::fs::read(path).map_err(|source| StateFileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let bad = |reason: String| StateFileError::Parse {
+        path: path.to_path_buf(),
+        reason,
+    };
     let doc: Value = serde_json::from_slice(&data).map_err(|e| bad(e.to_string()))?;
-    let rv = doc["resourceVersion"].as_u64().ok_or_else(|| bad("resourceVersion missing".into()))?;
+    let rv = doc["resourceVersion"]
+        .as_u64()
+        .ok_or_else(|| bad("resourceVersion missing".into()))?;
     let mut objects = BTreeMap::new();
     for entry in doc["objects"].as_array().ok_or_else(|| bad("objects missing".into()))? {
-        let field = |f: &str| entry[f].as_str().map(String::from).ok_or_else(|| bad(format!("object entry without {f}")));
-        let key = Key { group: field("group")?, resource: field("resource")?, namespace: field("namespace")?, name: field("name")? };
+        let field = |f: &str| {
+            entry[f]
+                .as_str()
+                .map(String::from)
+                .ok_or_else(|| bad(format!("object entry without {f}")))
+        };
+        let key = Key {
+            group: field("group")?,
+            resource: field("resource")?,
+            namespace: field("namespace")?,
+            name: field("name")?,
+        };
         let obj = entry["object"].clone();
-        if key.group.is_empty() && key.resource == "services"
+        if key.group.is_empty()
+            && key.resource == "services"
             && let Some(ip) = obj["spec"]["clusterIP"].as_str().and_then(|s| s.parse().ok())
             && let Err(why) = ips.claim(ip)
         {

@@ -111,7 +111,9 @@ fn time(b: &[u8]) -> Result<Value, ProtoDecodeError> {
             secs = v as i64;
         }
     }
-    Ok(chrono::DateTime::from_timestamp(secs, 0).map(|t| json!(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))).unwrap_or(Value::Null))
+    Ok(chrono::DateTime::from_timestamp(secs, 0)
+        .map(|t| json!(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
+        .unwrap_or(Value::Null))
 }
 
 fn owner_ref(b: &[u8]) -> Result<Value, ProtoDecodeError> {
@@ -134,13 +136,17 @@ fn object_meta(b: &[u8]) -> Result<Value, ProtoDecodeError> {
     let mut m = Map::new();
     let (mut labels, mut annotations) = (Map::new(), Map::new());
     let (mut owners, mut finalizers) = (vec![], vec![]);
-    let names = BTreeMap::from([(1, "name"), (2, "generateName"), (3, "namespace"), (5, "uid"), (6, "resourceVersion")]);
+    let names = BTreeMap::from([
+        (1, "name"),
+        (2, "generateName"),
+        (3, "namespace"),
+        (5, "uid"),
+        (6, "resourceVersion"),
+    ]);
     for (n, f) in fields(b)? {
         match (n, f) {
-            (n, Field::Bytes(x)) if names.contains_key(&n) => {
-                if !x.is_empty() {
-                    m.insert(names[&n].into(), text(x));
-                }
+            (n, Field::Bytes(x)) if names.contains_key(&n) && !x.is_empty() => {
+                m.insert(names[&n].into(), text(x));
             }
             (7, Field::Varint(v)) => drop(m.insert("generation".into(), json!(v as i64))),
             (8, Field::Bytes(x)) => drop(m.insert("creationTimestamp".into(), time(x)?)),
@@ -234,7 +240,12 @@ fn delete_options(b: &[u8], obj: &mut Map<String, Value>) -> Result<(), ProtoDec
             }
             (3, Field::Varint(v)) => drop(obj.insert("orphanDependents".into(), json!(v != 0))),
             (4, Field::Bytes(x)) => drop(obj.insert("propagationPolicy".into(), text(x))),
-            (5, Field::Bytes(x)) => obj.entry("dryRun").or_insert_with(|| json!([])).as_array_mut().into_iter().for_each(|a| a.push(text(x))),
+            (5, Field::Bytes(x)) => obj
+                .entry("dryRun")
+                .or_insert_with(|| json!([]))
+                .as_array_mut()
+                .into_iter()
+                .for_each(|a| a.push(text(x))),
             _ => {}
         }
     }

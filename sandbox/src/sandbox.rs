@@ -25,7 +25,11 @@ pub struct SandboxOptions {
 
 impl Default for SandboxOptions {
     fn default() -> Self {
-        SandboxOptions { dir: None, listen: SocketAddr::from(([127, 0, 0, 1], 0)), state_file: None }
+        SandboxOptions {
+            dir: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            state_file: None,
+        }
     }
 }
 
@@ -70,7 +74,10 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err(StartError::Bind { addr, source: last.unwrap_or_else(|| std::io::Error::other("bind failed")) })
+    Err(StartError::Bind {
+        addr,
+        source: last.unwrap_or_else(|| std::io::Error::other("bind failed")),
+    })
 }
 
 async fn serve(shared: Arc<Shared>, listener: TcpListener, client: kube::Client) -> Running {
@@ -78,7 +85,9 @@ async fn serve(shared: Arc<Shared>, listener: TcpListener, client: kube::Client)
     let router = api::router(shared);
     let token = stop.clone();
     let task = tokio::spawn(async move {
-        let result = axum::serve(listener, router).with_graceful_shutdown(token.cancelled_owned()).await;
+        let result = axum::serve(listener, router)
+            .with_graceful_shutdown(token.cancelled_owned())
+            .await;
         if let Err(e) = result {
             tracing::error!(error = %e, "sandbox server stopped with an error");
         }
@@ -95,20 +104,32 @@ impl Sandbox {
                 let t = tempfile::Builder::new()
                     .prefix("kube-sandbox-")
                     .tempdir()
-                    .map_err(|source| StartError::Dir { path: std::env::temp_dir(), source })?;
+                    .map_err(|source| StartError::Dir {
+                        path: std::env::temp_dir(),
+                        source,
+                    })?;
                 (t.path().to_path_buf(), Some(t))
             }
         };
-        std::fs::create_dir_all(&dir).map_err(|source| StartError::Dir { path: dir.clone(), source })?;
+        std::fs::create_dir_all(&dir).map_err(|source| StartError::Dir {
+            path: dir.clone(),
+            source,
+        })?;
         let ips = IpAllocator::default();
         let store = persist::load(opts.state_file.as_deref(), &ips)?;
         let shared = Arc::new(Shared::new(store, ips));
         let listener = bind(opts.listen).await?;
-        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: opts.listen, source })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: opts.listen,
+            source,
+        })?;
         let url = format!("http://{addr}");
         let client = make_client(&url)?;
         let kubeconfig = dir.join("kubeconfig");
-        kubeconfig::write(&kubeconfig, &url).map_err(|source| StartError::WriteFile { path: kubeconfig.clone(), source })?;
+        kubeconfig::write(&kubeconfig, &url).map_err(|source| StartError::WriteFile {
+            path: kubeconfig.clone(),
+            source,
+        })?;
         let running = serve(shared.clone(), listener, client.clone()).await;
         let ready = dir.join("ready");
         std::fs::write(&ready, url.as_bytes()).map_err(|source| StartError::WriteFile { path: ready, source })?;
@@ -146,7 +167,9 @@ impl Sandbox {
     }
 
     pub fn faults(&self) -> Faults {
-        Faults { shared: self.shared.clone() }
+        Faults {
+            shared: self.shared.clone(),
+        }
     }
 
     async fn stop(&mut self) {
@@ -157,7 +180,10 @@ impl Sandbox {
         self.shared.drop_watches();
         running.stop.cancel();
         let abort = running.task.abort_handle();
-        if tokio::time::timeout(Duration::from_secs(5), running.task).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(5), running.task)
+            .await
+            .is_err()
+        {
             abort.abort();
         }
     }
@@ -195,8 +221,13 @@ impl Sandbox {
 }
 
 fn make_client(url: &str) -> Result<kube::Client, StartError> {
-    let err = |reason: String| StartError::Client { url: url.to_string(), reason };
-    let uri: axum::http::Uri = url.parse().map_err(|e: axum::http::uri::InvalidUri| err(e.to_string()))?;
+    let err = |reason: String| StartError::Client {
+        url: url.to_string(),
+        reason,
+    };
+    let uri: axum::http::Uri = url
+        .parse()
+        .map_err(|e: axum::http::uri::InvalidUri| err(e.to_string()))?;
     let config = kube::Config::new(uri);
     kube::Client::try_from(config).map_err(|e| err(e.to_string()))
 }

@@ -34,7 +34,10 @@ fn split_top(s: &str) -> Vec<String> {
         cur.push(c);
     }
     out.push(cur);
-    out.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+    out.into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 fn parse_set(key: &str, rest: &str, selector: &str) -> Result<Vec<String>, ApiError> {
@@ -42,8 +45,16 @@ fn parse_set(key: &str, rest: &str, selector: &str) -> Result<Vec<String>, ApiEr
     let inner = rest
         .strip_prefix('(')
         .and_then(|r| r.strip_suffix(')'))
-        .ok_or_else(|| ApiError::bad_request(format!("unable to parse requirement: found '{rest}', expected: '(' for key {key} in {selector:?}")))?;
-    Ok(inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect())
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unable to parse requirement: found '{rest}', expected: '(' for key {key} in {selector:?}"
+            ))
+        })?;
+    Ok(inner
+        .split(',')
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect())
 }
 
 impl LabelSelector {
@@ -63,7 +74,9 @@ impl LabelSelector {
             } else if let Some((k, rest)) = part.split_once(" in ") {
                 Requirement::In(k.trim().into(), parse_set(k, rest, selector)?)
             } else if part.contains(' ') || part.contains('(') {
-                return Err(ApiError::bad_request(format!("unable to parse requirement: {part:?} in label selector {selector:?}")));
+                return Err(ApiError::bad_request(format!(
+                    "unable to parse requirement: {part:?} in label selector {selector:?}"
+                )));
             } else {
                 Requirement::Exists(part)
             };
@@ -101,7 +114,9 @@ impl FieldSelector {
             } else if let Some((k, v)) = part.split_once('=') {
                 (k, true, v)
             } else {
-                return Err(ApiError::bad_request(format!("invalid selector: '{selector}'; can't understand '{part}'")));
+                return Err(ApiError::bad_request(format!(
+                    "invalid selector: '{selector}'; can't understand '{part}'"
+                )));
             };
             reqs.push((path.trim().to_string(), eq, value.trim().to_string()));
         }
@@ -132,7 +147,14 @@ mod tests {
     #[test]
     fn set_based_and_equality_selectors() {
         let obj = json!({"metadata": {"labels": {"app": "db", "tier": "backend"}}});
-        let yes = ["app=db", "app==db,tier", "app in (db, web)", "tier notin (front)", "!missing", "app!=web"];
+        let yes = [
+            "app=db",
+            "app==db,tier",
+            "app in (db, web)",
+            "tier notin (front)",
+            "!missing",
+            "app!=web",
+        ];
         for s in yes {
             assert!(LabelSelector::parse(s).unwrap().matches(&obj), "{s}");
         }
@@ -145,7 +167,11 @@ mod tests {
     #[test]
     fn field_selectors_on_metadata() {
         let obj = json!({"metadata": {"name": "a", "namespace": "n"}});
-        assert!(FieldSelector::parse("metadata.name=a,metadata.namespace!=x").unwrap().matches(&obj));
+        assert!(
+            FieldSelector::parse("metadata.name=a,metadata.namespace!=x")
+                .unwrap()
+                .matches(&obj)
+        );
         assert!(!FieldSelector::parse("metadata.name=b").unwrap().matches(&obj));
         assert!(FieldSelector::parse("nonsense").is_err());
     }

@@ -26,7 +26,11 @@ impl Key {
         Key {
             group: info.group.clone(),
             resource: info.plural.clone(),
-            namespace: if info.namespaced { namespace.to_string() } else { String::new() },
+            namespace: if info.namespaced {
+                namespace.to_string()
+            } else {
+                String::new()
+            },
             name: name.to_string(),
         }
     }
@@ -73,7 +77,14 @@ pub struct Store {
 impl Store {
     pub fn new(objects: BTreeMap<Key, Value>, rv: u64) -> Self {
         let (tx, _) = broadcast::channel(HISTORY_WINDOW);
-        let mut s = Store { objects, rv, history: VecDeque::new(), history_start: rv, tx, resources: vec![] };
+        let mut s = Store {
+            objects,
+            rv,
+            history: VecDeque::new(),
+            history_start: rv,
+            tx,
+            resources: vec![],
+        };
         s.refresh_resources();
         s
     }
@@ -92,7 +103,12 @@ impl Store {
                 "spec": {"finalizers": ["kubernetes"]},
                 "status": {"phase": "Active"},
             });
-            let key = Key { group: String::new(), resource: "namespaces".into(), namespace: String::new(), name: ns.into() };
+            let key = Key {
+                group: String::new(),
+                resource: "namespaces".into(),
+                namespace: String::new(),
+                name: ns.into(),
+            };
             s.put(key, obj, EventType::Added, None);
         }
         s.history.clear();
@@ -125,7 +141,13 @@ impl Store {
         if key.resource == "customresourcedefinitions" && key.group == "apiextensions.k8s.io" {
             self.refresh_resources();
         }
-        self.record(Event { rv, key, etype, object: obj.clone(), old });
+        self.record(Event {
+            rv,
+            key,
+            etype,
+            object: obj.clone(),
+            old,
+        });
         obj
     }
 
@@ -137,7 +159,13 @@ impl Store {
         if key.resource == "customresourcedefinitions" && key.group == "apiextensions.k8s.io" {
             self.refresh_resources();
         }
-        self.record(Event { rv, key: key.clone(), etype: EventType::Deleted, object: obj.clone(), old: None });
+        self.record(Event {
+            rv,
+            key: key.clone(),
+            etype: EventType::Deleted,
+            object: obj.clone(),
+            old: None,
+        });
         Some(obj)
     }
 
@@ -149,16 +177,20 @@ impl Store {
         Some(self.history.iter().filter(|e| e.rv > rv).cloned().collect())
     }
 
-    /// Forget all history: every watch resuming from an older RV gets 410.
+    /// Forget all history, like an etcd compaction past the current revision:
+    /// every watch resuming from a resourceVersion issued so far gets 410.
     pub fn compact(&mut self) {
         self.history.clear();
-        self.history_start = self.rv;
+        self.history_start = self.rv + 1;
     }
 
     fn refresh_resources(&mut self) {
         let mut all = resources::builtins();
         for (k, crd) in &self.objects {
-            if k.resource == "customresourcedefinitions" && k.group == "apiextensions.k8s.io" && crate::meta::is_established(crd) {
+            if k.resource == "customresourcedefinitions"
+                && k.group == "apiextensions.k8s.io"
+                && crate::meta::is_established(crd)
+            {
                 all.extend(resources::from_crd(crd));
             }
         }
@@ -170,15 +202,22 @@ impl Store {
     }
 
     pub fn find_resource(&self, group: &str, version: &str, plural: &str) -> Option<ResourceInfo> {
-        self.resources.iter().find(|r| r.group == group && r.version == version && r.plural == plural).cloned()
+        self.resources
+            .iter()
+            .find(|r| r.group == group && r.version == version && r.plural == plural)
+            .cloned()
     }
 
     /// Objects of one resource, optionally in one namespace, in key order.
-    pub fn list<'a>(&'a self, info: &ResourceInfo, namespace: Option<&'a str>) -> impl Iterator<Item = (&'a Key, &'a Value)> + 'a {
+    pub fn list<'a>(
+        &'a self,
+        info: &ResourceInfo,
+        namespace: Option<&'a str>,
+    ) -> impl Iterator<Item = (&'a Key, &'a Value)> + 'a {
         let group = info.group.clone();
         let plural = info.plural.clone();
-        self.objects
-            .iter()
-            .filter(move |(k, _)| k.group == group && k.resource == plural && namespace.is_none_or(|ns| k.namespace == ns))
+        self.objects.iter().filter(move |(k, _)| {
+            k.group == group && k.resource == plural && namespace.is_none_or(|ns| k.namespace == ns)
+        })
     }
 }

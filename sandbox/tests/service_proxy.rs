@@ -227,7 +227,7 @@ async fn slices_view(client: &Client) -> Option<Vec<(String, i32, bool, bool, bo
 }
 
 struct Fixture {
-    _sandbox: Sandbox,
+    sandbox: Sandbox,
     client: Client,
     pods: Api<Pod>,
     a: EchoServer,
@@ -237,6 +237,13 @@ struct Fixture {
 
 /// Pod a is primary, pod b replica, both Ready; the Service selects the primary.
 async fn fixture() -> Result<Fixture> {
+    // Shown only for failing tests; RUST_LOG overrides the level.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("kube_sandbox::network=debug"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
     let sandbox = Sandbox::start(SandboxOptions::default()).await?;
     let client = sandbox.client().await;
     let (ip_a, ip_b) = pod_ips();
@@ -246,7 +253,7 @@ async fn fixture() -> Result<Fixture> {
     create_pod(&pods, "db-b", "replica", &b).await?;
     let service = create_service(&client).await?;
     Ok(Fixture {
-        _sandbox: sandbox,
+        sandbox,
         client,
         pods,
         a,
@@ -354,5 +361,34 @@ async fn not_ready_pods_get_no_traffic_and_deleted_services_stop_listening() -> 
         gone.then_some(())
     })
     .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_and_proxy_recover_from_failed_writes_dropped_watches_and_restarts() -> Result<()> {
+    let mut f = fixture().await?;
+    connection_to(f.service, "pod-a").await?;
+
+    let faults = f.sandbox.faults();
+    faults.fail_next(3, "PUT", "/api/v1/namespaces/default/endpoints", 500, None);
+    faults.fail_next(3, "*", "/apis/discovery.k8s.io", 503, Some(1));
+    faults.drop_watches();
+    set_role(&f.pods, "db-a", "replica").await?;
+    set_role(&f.pods, "db-b", "primary").await?;
+    let ip_b = f.b.addr.ip().to_string();
+    wait_for("Endpoints listing pod b despite failed writes", || async {
+        endpoints_view(&f.client)
+            .await
+            .filter(|v| v.0 == [ip_b.clone()] && v.1.is_empty())
+    })
+    .await?;
+    connection_to(f.service, "pod-b").await?;
+
+    f.sandbox.restart().await?;
+    connection_to(f.service, "pod-b").await?;
+    // The restarted controllers still follow changes.
+    set_role(&f.pods, "db-b", "replica").await?;
+    set_role(&f.pods, "db-a", "primary").await?;
+    connection_to(f.service, "pod-a").await?;
     Ok(())
 }

@@ -1,9 +1,17 @@
 //! `lifeboat operator`: runs against the current kubeconfig (in-cluster: the pod's service account).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::watch;
 
 use super::CliError;
+use crate::controller::context::Context;
+use crate::controller::leader::LeaseSettings;
+use crate::controller::metrics::Metrics;
+use crate::controller::runner::{self, OperatorConfig};
 use crate::http::{self, HttpState};
 
 /// Arguments of `lifeboat operator`.
@@ -15,24 +23,75 @@ pub struct OperatorArgs {
     /// Only watch this namespace (a namespace-scoped install). Absent: all namespaces.
     #[arg(long, env = "LIFEBOAT_WATCH_NAMESPACE")]
     pub watch_namespace: Option<String>,
+    /// Namespace of the leader-election Lease (the operator's own namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
+    /// Name of the leader-election Lease.
+    #[arg(long, env = "LIFEBOAT_LEASE_NAME", default_value = "lifeboat-leader")]
+    pub lease_name: String,
+    /// This instance's identity in the Lease (the pod name). Absent: host name and process id.
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// How long a leader's lease lasts without renewal, in seconds.
+    #[arg(long, env = "LIFEBOAT_LEASE_SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(2..=300))]
+    pub lease_seconds: u64,
+    /// Reconciles run at once per controller.
+    #[arg(long, env = "LIFEBOAT_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+}
+
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "lifeboat".into());
+    format!("{host}-{}", std::process::id())
 }
 
 pub async fn run(args: OperatorArgs) -> Result<(), CliError> {
     let state = HttpState::new();
-    let client = kube::Client::try_default().await.map_err(|source| CliError::Kube {
-        context: "loading kubeconfig or in-cluster config".into(),
-        source,
-    })?;
-    let version = client.apiserver_version().await.map_err(|source| CliError::Kube {
-        context: "reaching the API server".into(),
-        source,
-    })?;
-    tracing::info!(server = %version.git_version, namespace = ?args.watch_namespace, "connected to the Kubernetes API");
-    state.ready.store(true, Ordering::Relaxed);
-    tracing::warn!("controllers are not part of this build yet: serving health and metrics only");
-    http::serve(args.http_addr, state, shutdown_signal())
+    let client = kube::Client::try_default()
         .await
-        .map_err(|e| CliError::Other(e.to_string()))
+        .map_err(|source| CliError::Kube { context: "loading kubeconfig or in-cluster config".into(), source })?;
+    let version = client
+        .apiserver_version()
+        .await
+        .map_err(|source| CliError::Kube { context: "reaching the API server".into(), source })?;
+    let identity = args.identity.clone().unwrap_or_else(default_identity);
+    tracing::info!(server = %version.git_version, namespace = ?args.watch_namespace, %identity, "connected to the Kubernetes API");
+    let metrics = Metrics::register(&mut *state.registry.lock().await);
+    let ctx = Arc::new(Context::new(client, metrics, Some(identity.clone())));
+    state.ready.store(true, Ordering::Relaxed);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut http_stop = stop_rx.clone();
+    let http_task = tokio::spawn(http::serve(args.http_addr, state, async move {
+        let _ = http_stop.wait_for(|stop| *stop).await;
+    }));
+    let lease_seconds = Duration::from_secs(args.lease_seconds);
+    let config = OperatorConfig {
+        watch_namespace: args.watch_namespace,
+        lease: LeaseSettings {
+            namespace: args.lease_namespace,
+            name: args.lease_name,
+            identity,
+            lease_duration: lease_seconds,
+            retry_period: lease_seconds / 3,
+        },
+        concurrency: args.concurrency,
+    };
+    let operator = tokio::spawn(runner::run(ctx, config, stop_rx));
+    tokio::select! {
+        _ = shutdown_signal() => tracing::info!("shutting down"),
+        served = http_task => {
+            let _ = stop_tx.send(true);
+            return match served {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(CliError::Other(e.to_string())),
+                Err(e) => Err(CliError::Other(format!("HTTP server task: {e}"))),
+            };
+        }
+    }
+    let _ = stop_tx.send(true);
+    let _ = operator.await;
+    Ok(())
 }
 
 /// Resolves on SIGTERM (Kubernetes stopping the pod) or Ctrl-C.

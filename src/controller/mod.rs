@@ -1,4 +1,14 @@
 //! Controllers, one module per kind (arriving with the operator issue), and what they
 //! may do in the cluster.
 
+pub mod backup_store;
+pub mod conditions;
+pub mod context;
+pub mod leader;
+pub mod metrics;
+pub mod members;
 pub mod permissions;
+pub mod runner;
+pub mod secrets;
+pub mod status;
+pub mod store_access;

@@ -79,6 +79,6 @@ pub const OPERATOR_PERMISSIONS: &[Permission] = &[
     Permission {
         api_group: "coordination.k8s.io",
         resources: &["leases"],
-        verbs: &["get", "create", "patch"],
+        verbs: &["get", "create", "update"],
     },
 ];

@@ -1,3 +1,7 @@
 //! Pure decisions: no I/O and no Kubernetes calls in here.
 
 pub mod validate;
+pub mod failover;
+pub mod objectives;
+pub mod schedule;
+pub mod retention;

@@ -7,8 +7,8 @@ use super::read::{Filter, key_of, matching, output};
 use super::{AppState, Req, Target, json_response};
 use crate::error::{ApiError, ApiResult};
 use crate::lifecycle::{self, FOREGROUND, ORPHAN};
-use crate::store::Key;
 use crate::meta;
+use crate::store::Key;
 
 struct DeleteOptions {
     policy: Option<String>,
@@ -23,14 +23,28 @@ fn options(req: &Req) -> ApiResult<DeleteOptions> {
     } else {
         req.body_json()?
     };
-    let mut policy = body["propagationPolicy"].as_str().or(req.q("propagationPolicy")).map(String::from);
+    let mut policy = body["propagationPolicy"]
+        .as_str()
+        .or(req.q("propagationPolicy"))
+        .map(String::from);
     if policy.is_none() && body["orphanDependents"] == true {
         policy = Some("Orphan".into());
     }
     if let Some(p) = &policy
         && !["Orphan", "Background", "Foreground"].contains(&p.as_str())
     {
-        return Err(ApiError::invalid("meta.k8s.io", "DeleteOptions", "", vec![("FieldValueNotSupported".into(), "propagationPolicy".into(), format!("Unsupported value: \"{p}\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""))]));
+        return Err(ApiError::invalid(
+            "meta.k8s.io",
+            "DeleteOptions",
+            "",
+            vec![(
+                "FieldValueNotSupported".into(),
+                "propagationPolicy".into(),
+                format!(
+                    "Unsupported value: \"{p}\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""
+                ),
+            )],
+        ));
     }
     let dry = body["dryRun"].as_array().is_some_and(|a| a.iter().any(|d| d == "All")) || req.dry_run();
     Ok(DeleteOptions {
@@ -52,16 +66,36 @@ fn success(t: &Target, obj: &Value) -> Value {
 /// Delete one object; returns the object still present (pending finalizers) or the removed one.
 fn delete_one(state: &AppState, t: &Target, key: &Key, opts: &DeleteOptions) -> ApiResult<(Value, bool)> {
     let mut store = state.store();
-    let obj = store.objects.get(key).cloned().ok_or_else(|| ApiError::not_found(&t.info.group, &t.info.plural, &key.name))?;
+    let obj = store
+        .objects
+        .get(key)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(&t.info.group, &t.info.plural, &key.name))?;
     if let Some(uid) = &opts.uid
         && uid != meta::uid(&obj)
     {
-        return Err(ApiError::conflict(&t.info.group, &t.info.plural, &key.name, &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", meta::uid(&obj))));
+        return Err(ApiError::conflict(
+            &t.info.group,
+            &t.info.plural,
+            &key.name,
+            &format!(
+                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                meta::uid(&obj)
+            ),
+        ));
     }
     if let Some(rv) = &opts.resource_version
         && rv != meta::resource_version(&obj)
     {
-        return Err(ApiError::conflict(&t.info.group, &t.info.plural, &key.name, &format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}", meta::resource_version(&obj))));
+        return Err(ApiError::conflict(
+            &t.info.group,
+            &t.info.plural,
+            &key.name,
+            &format!(
+                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                meta::resource_version(&obj)
+            ),
+        ));
     }
     if opts.dry_run {
         return Ok((obj, false));
@@ -100,10 +134,13 @@ pub fn delete_collection(state: &AppState, req: &Req, t: &Target) -> ApiResult<R
             Err(e) => return Err(e),
         }
     }
-    Ok(json_response(200, &json!({
-        "kind": t.info.list_kind(),
-        "apiVersion": t.info.api_version(),
-        "metadata": {"resourceVersion": rv.to_string()},
-        "items": deleted,
-    })))
+    Ok(json_response(
+        200,
+        &json!({
+            "kind": t.info.list_kind(),
+            "apiVersion": t.info.api_version(),
+            "metadata": {"resourceVersion": rv.to_string()},
+            "items": deleted,
+        }),
+    ))
 }

@@ -11,7 +11,16 @@ use super::{AppState, Req, json_response};
 use crate::error::ApiResult;
 use crate::resources::ResourceInfo;
 
-const VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+const VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
 fn version_doc() -> Value {
@@ -79,7 +88,9 @@ fn aggregated_item(group: &str, versions: &[(String, Vec<ResourceInfo>)]) -> Val
                     let kind = json!({"group": r.group, "version": r.version, "kind": r.kind});
                     let mut subs = vec![];
                     if r.status_subresource {
-                        subs.push(json!({"subresource": "status", "responseKind": kind, "verbs": ["get", "patch", "update"]}));
+                        subs.push(
+                            json!({"subresource": "status", "responseKind": kind, "verbs": ["get", "patch", "update"]}),
+                        );
                     }
                     json!({
                         "resource": r.plural, "responseKind": kind,
@@ -96,7 +107,10 @@ fn aggregated_item(group: &str, versions: &[(String, Vec<ResourceInfo>)]) -> Val
 }
 
 fn group_doc(group: &str, versions: &[(String, Vec<ResourceInfo>)]) -> Value {
-    let vs: Vec<Value> = versions.iter().map(|(v, _)| json!({"groupVersion": format!("{group}/{v}"), "version": v})).collect();
+    let vs: Vec<Value> = versions
+        .iter()
+        .map(|(v, _)| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
+        .collect();
     json!({"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": vs, "preferredVersion": vs.first()})
 }
 
@@ -122,16 +136,30 @@ pub fn serve(state: &AppState, req: &Req, segs: &[&str]) -> ApiResult<Option<Res
         ["api"] if wants_aggregated => {
             aggregated_response(groups.get("").map(|v| vec![aggregated_item("", v)]).unwrap_or_default())
         }
-        ["api"] => json_response(200, &json!({
-            "kind": "APIVersions", "versions": ["v1"],
-            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": req.header("host")}],
-        })),
-        ["apis"] if wants_aggregated => {
-            aggregated_response(groups.iter().filter(|(g, _)| !g.is_empty()).map(|(g, v)| aggregated_item(g, v)).collect())
-        }
+        ["api"] => json_response(
+            200,
+            &json!({
+                "kind": "APIVersions", "versions": ["v1"],
+                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": req.header("host")}],
+            }),
+        ),
+        ["apis"] if wants_aggregated => aggregated_response(
+            groups
+                .iter()
+                .filter(|(g, _)| !g.is_empty())
+                .map(|(g, v)| aggregated_item(g, v))
+                .collect(),
+        ),
         ["apis"] => {
-            let list: Vec<Value> = groups.iter().filter(|(g, _)| !g.is_empty()).map(|(g, v)| group_doc(g, v)).collect();
-            json_response(200, &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": list}))
+            let list: Vec<Value> = groups
+                .iter()
+                .filter(|(g, _)| !g.is_empty())
+                .map(|(g, v)| group_doc(g, v))
+                .collect();
+            json_response(
+                200,
+                &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": list}),
+            )
         }
         ["api", v] => match groups.get("").and_then(|vs| vs.iter().find(|(x, _)| x == v)) {
             Some((_, rs)) => json_response(200, &legacy_resources(v, rs)),

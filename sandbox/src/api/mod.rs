@@ -92,7 +92,11 @@ impl Req {
         }
         let ua = self.header("user-agent");
         let first = ua.split('/').next().unwrap_or("").trim();
-        if first.is_empty() { "unknown".into() } else { first.chars().take(128).collect() }
+        if first.is_empty() {
+            "unknown".into()
+        } else {
+            first.chars().take(128).collect()
+        }
     }
 
     /// The body as JSON: JSON, YAML, or the protobuf envelope of the few kinds typed clients send.
@@ -113,7 +117,10 @@ impl Req {
     }
 
     pub fn wants_table(&self) -> bool {
-        self.header("accept").split(',').next().is_some_and(|a| a.contains("as=Table"))
+        self.header("accept")
+            .split(',')
+            .next()
+            .is_some_and(|a| a.contains("as=Table"))
     }
 }
 
@@ -130,12 +137,24 @@ pub fn router(state: AppState) -> Router {
     Router::new().fallback(dispatch).with_state(state)
 }
 
-async fn dispatch(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn dispatch(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let query: HashMap<String, String> = uri
         .query()
         .map(|q| form_urlencoded_pairs(q).into_iter().collect())
         .unwrap_or_default();
-    let req = Req { method, path: uri.path().trim_end_matches('/').to_string(), query, headers, body };
+    let req = Req {
+        method,
+        path: uri.path().trim_end_matches('/').to_string(),
+        query,
+        headers,
+        body,
+    };
     tracing::debug!(method = %req.method, path = %req.path, "request");
     if let Some(resp) = crate::faults::admin(&state, &req).await {
         return resp;
@@ -171,13 +190,18 @@ async fn route(state: &AppState, req: &Req) -> ApiResult<Response> {
         ("PATCH", true) => patch::patch(state, req, &target),
         ("DELETE", true) => delete::delete(state, req, &target),
         ("DELETE", false) => delete::delete_collection(state, req, &target),
-        _ => Err(ApiError::method_not_allowed(format!("the server does not allow this method on the requested resource ({m} {})", req.path))),
+        _ => Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({m} {})",
+            req.path
+        ))),
     }
 }
 
 fn not_found_path(path: &str) -> ApiError {
     let mut e = ApiError::new(404, "NotFound", "the server could not find the requested resource");
-    e.details = Some(serde_json::json!({"causes": [{"reason": "UnexpectedServerResponse", "message": format!("404 page not found: {path}")}]}));
+    e.details = Some(
+        serde_json::json!({"causes": [{"reason": "UnexpectedServerResponse", "message": format!("404 page not found: {path}")}]}),
+    );
     e
 }
 
@@ -192,10 +216,10 @@ fn parse_target(state: &AppState, segs: &[&str]) -> ApiResult<Target> {
         ["watch", r @ ..] => (true, r),
         r => (false, r),
     };
+    // `/api/v1/namespaces/{name}/status|finalize` address a Namespace, not a resource in it.
+    let namespace_subresource = |r: &[&str]| group.is_empty() && matches!(r, ["status"] | ["finalize"]);
     let (namespace, rest): (Option<String>, &[&str]) = match rest {
-        ["namespaces", ns, r @ ..] if !r.is_empty() && !(group.is_empty() && matches!(r, ["status"] | ["finalize"])) => {
-            (Some(ns.to_string()), r)
-        }
+        ["namespaces", ns, r @ ..] if !r.is_empty() && !namespace_subresource(r) => (Some(ns.to_string()), r),
         r => (None, r),
     };
     let (plural, name, sub) = match rest {
@@ -204,7 +228,10 @@ fn parse_target(state: &AppState, segs: &[&str]) -> ApiResult<Target> {
         [p, n, s] => (*p, Some(n.to_string()), Some(s.to_string())),
         _ => return Err(not_found_path(&path)),
     };
-    let info = state.store().find_resource(group, version, plural).ok_or_else(|| not_found_path(&path))?;
+    let info = state
+        .store()
+        .find_resource(group, version, plural)
+        .ok_or_else(|| not_found_path(&path))?;
     if namespace.is_some() && !info.namespaced {
         return Err(not_found_path(&path));
     }
@@ -214,7 +241,13 @@ fn parse_target(state: &AppState, segs: &[&str]) -> ApiResult<Target> {
         Some("finalize") if info.plural == "namespaces" => {}
         Some(_) => return Err(not_found_path(&path)),
     }
-    Ok(Target { info, namespace, name, sub, watch_path })
+    Ok(Target {
+        info,
+        namespace,
+        name,
+        sub,
+        watch_path,
+    })
 }
 
 pub(crate) fn json_response(code: u16, v: &serde_json::Value) -> Response {

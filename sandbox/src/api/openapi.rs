@@ -15,11 +15,19 @@ use crate::resources::ResourceInfo;
 const QUERY_PARAMS: &[&str] = &["fieldValidation", "fieldManager", "dryRun", "force", "pretty"];
 
 fn gv_path(r: &ResourceInfo) -> String {
-    if r.group.is_empty() { format!("api/{}", r.version) } else { format!("apis/{}/{}", r.group, r.version) }
+    if r.group.is_empty() {
+        format!("api/{}", r.version)
+    } else {
+        format!("apis/{}/{}", r.group, r.version)
+    }
 }
 
 fn schema_name(r: &ResourceInfo) -> String {
-    let group = if r.group.is_empty() { "core".to_string() } else { r.group.split('.').rev().collect::<Vec<_>>().join(".") };
+    let group = if r.group.is_empty() {
+        "core".to_string()
+    } else {
+        r.group.split('.').rev().collect::<Vec<_>>().join(".")
+    };
     format!("{group}.{}.{}", r.version, r.kind)
 }
 
@@ -28,18 +36,34 @@ fn gv_doc(resources: &[&ResourceInfo]) -> Value {
     let mut schemas = serde_json::Map::new();
     for r in resources {
         let gvk = json!({"group": r.group, "version": r.version, "kind": r.kind});
-        let params: Vec<Value> = QUERY_PARAMS.iter().map(|p| json!({"name": p, "in": "query", "schema": {"type": "string", "uniqueItems": true}})).collect();
+        let params: Vec<Value> = QUERY_PARAMS
+            .iter()
+            .map(|p| json!({"name": p, "in": "query", "schema": {"type": "string", "uniqueItems": true}}))
+            .collect();
         let sref = json!({"$ref": format!("#/components/schemas/{}", schema_name(r))});
         let ok = json!({"200": {"description": "OK", "content": {"application/json": {"schema": sref}}}});
         let op = |verb: &str| json!({"x-kubernetes-group-version-kind": gvk, "x-kubernetes-action": verb, "parameters": params, "responses": ok});
         let base = format!("/{}", gv_path(r));
-        let collection = if r.namespaced { format!("{base}/namespaces/{{namespace}}/{}", r.plural) } else { format!("{base}/{}", r.plural) };
-        paths.insert(format!("{collection}/{{name}}"), json!({"get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete")}));
+        let collection = if r.namespaced {
+            format!("{base}/namespaces/{{namespace}}/{}", r.plural)
+        } else {
+            format!("{base}/{}", r.plural)
+        };
+        paths.insert(
+            format!("{collection}/{{name}}"),
+            json!({"get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete")}),
+        );
         paths.insert(collection.clone(), json!({"get": op("list"), "post": op("post")}));
         if r.status_subresource {
-            paths.insert(format!("{collection}/{{name}}/status"), json!({"get": op("get"), "put": op("put"), "patch": op("patch")}));
+            paths.insert(
+                format!("{collection}/{{name}}/status"),
+                json!({"get": op("get"), "put": op("put"), "patch": op("patch")}),
+            );
         }
-        let mut schema = r.schema.clone().unwrap_or_else(|| json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
+        let mut schema = r
+            .schema
+            .clone()
+            .unwrap_or_else(|| json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
         schema["x-kubernetes-group-version-kind"] = json!([gvk]);
         schemas.insert(schema_name(r), schema);
     }
@@ -71,7 +95,12 @@ pub fn serve_v3(resources: &[ResourceInfo], rest: &[&str]) -> Option<Response> {
     if rest.is_empty() {
         let index: serde_json::Map<String, Value> = groups
             .iter()
-            .map(|(gv, rs)| (gv.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{gv}?hash={}", hash_of(&gv_doc(rs)))})))
+            .map(|(gv, rs)| {
+                (
+                    gv.clone(),
+                    json!({"serverRelativeURL": format!("/openapi/v3/{gv}?hash={}", hash_of(&gv_doc(rs)))}),
+                )
+            })
             .collect();
         return Some(json_response(200, &json!({"paths": index})));
     }

@@ -19,7 +19,13 @@ fn parse_patch(req: &Req, yaml: bool) -> ApiResult<Value> {
 }
 
 pub fn patch(state: &AppState, req: &Req, t: &Target) -> ApiResult<Response> {
-    let content_type = req.header("content-type").split(';').next().unwrap_or("").trim().to_string();
+    let content_type = req
+        .header("content-type")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string();
     let key = key_of(t);
     let name = t.name.clone().unwrap_or_default();
     let dry_run = req.dry_run();
@@ -30,18 +36,28 @@ pub fn patch(state: &AppState, req: &Req, t: &Target) -> ApiResult<Response> {
 
     if content_type == "application/apply-patch+yaml" {
         if req.q("fieldManager").is_none() {
-            return Err(ApiError::bad_request("PATCH requests with apply content type require a fieldManager"));
+            return Err(ApiError::bad_request(
+                "PATCH requests with apply content type require a fieldManager",
+            ));
         }
         let applied = parse_patch(req, true)?;
         if !applied.is_object() {
             return Err(ApiError::bad_request("apply patch must be an object"));
         }
         if meta::name(&applied) != name {
-            return Err(ApiError::bad_request(format!("the name of the object ({}) does not match the name on the URL ({name})", meta::name(&applied))));
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                meta::name(&applied)
+            )));
         }
         let force = req.q("force") == Some("true");
         let now = meta::now();
-        let ctx = WriteCtx { manager: manager.clone(), sub, dry_run, applied: true };
+        let ctx = WriteCtx {
+            manager: manager.clone(),
+            sub,
+            dry_run,
+            applied: true,
+        };
         return match live {
             None if sub.is_none() => {
                 let obj = json_glue::server_side_apply(&t.info, None, &applied, &manager, force, None, &now)?;
@@ -72,7 +88,12 @@ pub fn patch(state: &AppState, req: &Req, t: &Target) -> ApiResult<Response> {
         }
         other => return Err(ApiError::unsupported_media_type(other)),
     }
-    let ctx = WriteCtx { manager, sub, dry_run, applied: false };
+    let ctx = WriteCtx {
+        manager,
+        sub,
+        dry_run,
+        applied: false,
+    };
     let stored = do_update(state, &mut store, &t.info, &key, obj, &ctx)?;
     Ok(json_response(200, &output(&t.info, &stored)))
 }

@@ -19,13 +19,20 @@ pub fn output(info: &ResourceInfo, obj: &Value) -> Value {
 }
 
 pub fn key_of(t: &Target) -> Key {
-    Key::new(&t.info, t.namespace.as_deref().unwrap_or(""), t.name.as_deref().unwrap_or(""))
+    Key::new(
+        &t.info,
+        t.namespace.as_deref().unwrap_or(""),
+        t.name.as_deref().unwrap_or(""),
+    )
 }
 
 pub fn get(state: &AppState, req: &Req, t: &Target) -> ApiResult<Response> {
     let store = state.store();
     let name = t.name.as_deref().unwrap_or("");
-    let obj = store.objects.get(&key_of(t)).ok_or_else(|| ApiError::not_found(&t.info.group, &t.info.plural, name))?;
+    let obj = store
+        .objects
+        .get(&key_of(t))
+        .ok_or_else(|| ApiError::not_found(&t.info.group, &t.info.plural, name))?;
     let obj = output(&t.info, obj);
     if req.wants_table() {
         let include = req.q("includeObject").unwrap_or("Metadata");
@@ -60,9 +67,14 @@ fn encode_continue(rv: u64, key: &Key) -> String {
 
 fn decode_continue(token: &str) -> ApiResult<(String, String)> {
     let bad = || ApiError::bad_request("continue key is not valid: malformed token");
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| bad())?;
     let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
-    Ok((v["ns"].as_str().ok_or_else(bad)?.to_string(), v["name"].as_str().ok_or_else(bad)?.to_string()))
+    Ok((
+        v["ns"].as_str().ok_or_else(bad)?.to_string(),
+        v["name"].as_str().ok_or_else(bad)?.to_string(),
+    ))
 }
 
 /// Matching objects in key order, plus the store's resourceVersion.
@@ -84,7 +96,9 @@ pub fn list(state: &AppState, req: &Req, t: &Target) -> ApiResult<Response> {
         items.retain(|(k, _)| (k.namespace.as_str(), k.name.as_str()) > (ns.as_str(), name.as_str()));
     }
     let limit: usize = match req.q("limit") {
-        Some(l) => l.parse().map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}")))?,
+        Some(l) => l
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}")))?,
         None => 0,
     };
     let mut meta = json!({"resourceVersion": rv.to_string()});
@@ -103,10 +117,13 @@ pub fn list(state: &AppState, req: &Req, t: &Target) -> ApiResult<Response> {
         tbl["metadata"] = meta;
         return Ok(json_response(200, &tbl));
     }
-    Ok(json_response(200, &json!({
-        "kind": t.info.list_kind(),
-        "apiVersion": t.info.api_version(),
-        "metadata": meta,
-        "items": objects,
-    })))
+    Ok(json_response(
+        200,
+        &json!({
+            "kind": t.info.list_kind(),
+            "apiVersion": t.info.api_version(),
+            "metadata": meta,
+            "items": objects,
+        }),
+    ))
 }

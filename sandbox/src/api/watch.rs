@@ -11,8 +11,9 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
 use super::read::{Filter, output};
-use super::{AppState, Req, Target};
+use super::{AppState, Req, Target, table};
 use crate::error::{ApiError, ApiResult};
+use crate::meta;
 use crate::resources::ResourceInfo;
 use crate::store::{Event, EventType};
 
@@ -24,6 +25,8 @@ struct WatchSpec {
     namespace: Option<String>,
     filter: Filter,
     bookmarks: bool,
+    /// `Accept: ...;as=Table` (kubectl get -w): objects travel as one-row Tables.
+    table_include: Option<String>,
 }
 
 impl WatchSpec {
@@ -48,6 +51,13 @@ impl WatchSpec {
     }
 
     fn line(&self, etype: &str, obj: &Value) -> Bytes {
+        let obj = match &self.table_include {
+            Some(include) if etype != "ERROR" && etype != "BOOKMARK" => {
+                let rv = meta::resource_version(obj).parse().unwrap_or(0);
+                table::render(&self.info, std::slice::from_ref(obj), include, rv)
+            }
+            _ => obj.clone(),
+        };
         let mut s = json!({"type": etype, "object": obj}).to_string();
         s.push('\n');
         Bytes::from(s)
@@ -58,7 +68,10 @@ impl WatchSpec {
         if initial_end {
             meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        self.line("BOOKMARK", &json!({"kind": self.info.kind, "apiVersion": self.info.api_version(), "metadata": meta}))
+        self.line(
+            "BOOKMARK",
+            &json!({"kind": self.info.kind, "apiVersion": self.info.api_version(), "metadata": meta}),
+        )
     }
 }
 
@@ -75,13 +88,21 @@ pub fn watch(state: &AppState, req: &Req, t: &Target) -> ApiResult<Response> {
         namespace: t.namespace.clone(),
         filter,
         bookmarks: req.q("allowWatchBookmarks") == Some("true"),
+        table_include: req.wants_table().then(|| req.q("includeObject").unwrap_or("Metadata").to_string()),
     };
-    let timeout = req.q("timeoutSeconds").and_then(|s| s.parse::<u64>().ok()).map(Duration::from_secs).unwrap_or(DEFAULT_TIMEOUT);
+    let timeout = req
+        .q("timeoutSeconds")
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_TIMEOUT);
     let send_initial = req.q("sendInitialEvents") == Some("true");
     let rv_param = req.q("resourceVersion").unwrap_or("");
     let resume: Option<u64> = match rv_param {
         "" | "0" => None,
-        s => Some(s.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version: {s:?}")))?),
+        s => Some(
+            s.parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {s:?}")))?,
+        ),
     };
     let cancel = state.watch_token();
 

@@ -33,13 +33,18 @@ fn check_type(info: &ResourceInfo, obj: &mut Value) -> ApiResult<()> {
     let av = info.api_version();
     match obj["apiVersion"].as_str() {
         Some(a) if a != av => {
-            return Err(ApiError::bad_request(format!("the API version in the data ({a}) does not match the expected API version ({av})")));
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({a}) does not match the expected API version ({av})"
+            )));
         }
         _ => obj["apiVersion"] = json!(av),
     }
     match obj["kind"].as_str() {
         Some(k) if k != info.kind => {
-            return Err(ApiError::bad_request(format!("the kind in the data ({k}) does not match the expected kind ({})", info.kind)));
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind ({})",
+                info.kind
+            )));
         }
         _ => obj["kind"] = json!(info.kind),
     }
@@ -51,27 +56,47 @@ fn check_type(info: &ResourceInfo, obj: &mut Value) -> ApiResult<()> {
 
 fn admit_custom(info: &ResourceInfo, obj: &mut Value) -> ApiResult<()> {
     let Some(schema) = &info.schema else { return Ok(()) };
-    json_glue::admit_custom(schema, obj).map_err(|causes| ApiError::invalid(&info.group, &info.kind, meta::name(obj), causes))
+    json_glue::admit_custom(schema, obj)
+        .map_err(|causes| ApiError::invalid(&info.group, &info.kind, meta::name(obj), causes))
 }
 
 /// Store a new object (create, apply-create, create-on-update).
-pub fn do_create(state: &AppState, store: &mut Store, info: &ResourceInfo, ns: Option<&str>, mut obj: Value, ctx: &WriteCtx) -> ApiResult<Value> {
+pub fn do_create(
+    state: &AppState,
+    store: &mut Store,
+    info: &ResourceInfo,
+    ns: Option<&str>,
+    mut obj: Value,
+    ctx: &WriteCtx,
+) -> ApiResult<Value> {
     check_type(info, &mut obj)?;
     if info.namespaced {
         let body_ns = meta::namespace(&obj).to_string();
         let ns = match (ns, body_ns.as_str()) {
             (Some(u), b) if !b.is_empty() && b != u => {
-                return Err(ApiError::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
             }
             (Some(u), _) => u.to_string(),
             (None, _) => return Err(ApiError::bad_request("namespace is required for namespaced resources")),
         };
         obj["metadata"]["namespace"] = json!(ns);
-        let ns_key = Key { group: String::new(), resource: "namespaces".into(), namespace: String::new(), name: ns.clone() };
+        let ns_key = Key {
+            group: String::new(),
+            resource: "namespaces".into(),
+            namespace: String::new(),
+            name: ns.clone(),
+        };
         match store.objects.get(&ns_key) {
             None => return Err(ApiError::not_found("", "namespaces", &ns)),
             Some(n) if meta::is_deleting(n) => {
-                return Err(ApiError::forbidden(&info.group, &info.plural, meta::name(&obj), &format!("unable to create new content in namespace {ns} because it is being terminated")));
+                return Err(ApiError::forbidden(
+                    &info.group,
+                    &info.plural,
+                    meta::name(&obj),
+                    &format!("unable to create new content in namespace {ns} because it is being terminated"),
+                ));
             }
             _ => {}
         }
@@ -82,12 +107,23 @@ pub fn do_create(state: &AppState, store: &mut Store, info: &ResourceInfo, ns: O
         match obj["metadata"]["generateName"].as_str() {
             Some(g) if !g.is_empty() => obj["metadata"]["name"] = json!(format!("{g}{}", meta::random_suffix())),
             _ => {
-                return Err(ApiError::invalid(&info.group, &info.kind, "", vec![("FieldValueRequired".into(), "metadata.name".into(), "Required value: name or generateName is required".into())]));
+                return Err(ApiError::invalid(
+                    &info.group,
+                    &info.kind,
+                    "",
+                    vec![(
+                        "FieldValueRequired".into(),
+                        "metadata.name".into(),
+                        "Required value: name or generateName is required".into(),
+                    )],
+                ));
             }
         }
     }
     if !meta::resource_version(&obj).is_empty() && !ctx.applied {
-        return Err(ApiError::bad_request("resourceVersion should not be set on objects to be created"));
+        return Err(ApiError::bad_request(
+            "resourceVersion should not be set on objects to be created",
+        ));
     }
     kinds::validate_meta(info, &obj)?;
     let key = Key::new(info, meta::namespace(&obj), meta::name(&obj));
@@ -95,8 +131,15 @@ pub fn do_create(state: &AppState, store: &mut Store, info: &ResourceInfo, ns: O
         return Err(ApiError::already_exists(&info.group, &info.plural, &key.name));
     }
     let now = meta::now();
-    let m = obj["metadata"].as_object_mut().ok_or_else(|| ApiError::bad_request("metadata must be an object"))?;
-    for f in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+    let m = obj["metadata"]
+        .as_object_mut()
+        .ok_or_else(|| ApiError::bad_request("metadata must be an object"))?;
+    for f in [
+        "resourceVersion",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "selfLink",
+    ] {
         m.remove(f);
     }
     m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
@@ -121,15 +164,30 @@ pub fn do_create(state: &AppState, store: &mut Store, info: &ResourceInfo, ns: O
 }
 
 /// Store a changed object (update, patch, apply). `new` is the full object the client wants.
-pub fn do_update(state: &AppState, store: &mut Store, info: &ResourceInfo, key: &Key, mut new: Value, ctx: &WriteCtx) -> ApiResult<Value> {
-    let old = store.objects.get(key).cloned().ok_or_else(|| ApiError::not_found(&info.group, &info.plural, &key.name))?;
+pub fn do_update(
+    state: &AppState,
+    store: &mut Store,
+    info: &ResourceInfo,
+    key: &Key,
+    mut new: Value,
+    ctx: &WriteCtx,
+) -> ApiResult<Value> {
+    let old = store
+        .objects
+        .get(key)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(&info.group, &info.plural, &key.name))?;
     check_type(info, &mut new)?;
     let new_rv = meta::resource_version(&new);
     if !new_rv.is_empty() && new_rv != meta::resource_version(&old) {
         return Err(ApiError::stale(&info.group, &info.plural, &key.name));
     }
     if meta::name(&new) != key.name && !meta::name(&new).is_empty() {
-        return Err(ApiError::bad_request(format!("the name of the object ({}) does not match the name on the URL ({})", meta::name(&new), key.name)));
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({}) does not match the name on the URL ({})",
+            meta::name(&new),
+            key.name
+        )));
     }
     let mut obj = if ctx.sub == Some("status") {
         // Only status changes through /status (managedFields follow the writer).
@@ -160,7 +218,15 @@ pub fn do_update(state: &AppState, store: &mut Store, info: &ResourceInfo, key: 
             new
         }
     };
-    for f in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "namespace", "name"] {
+    for f in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+        "namespace",
+        "name",
+    ] {
         match old["metadata"].get(f) {
             Some(v) => obj["metadata"][f] = v.clone(),
             None => {
@@ -173,7 +239,12 @@ pub fn do_update(state: &AppState, store: &mut Store, info: &ResourceInfo, key: 
     if meta::is_deleting(&old) {
         let before = meta::finalizers(&old);
         if meta::finalizers(&obj).iter().any(|f| !before.contains(f)) {
-            return Err(ApiError::forbidden(&info.group, &info.plural, &key.name, "no new finalizers can be added if the object is being deleted"));
+            return Err(ApiError::forbidden(
+                &info.group,
+                &info.plural,
+                &key.name,
+                "no new finalizers can be added if the object is being deleted",
+            ));
         }
     }
     kinds::validate_meta(info, &obj)?;
@@ -201,7 +272,12 @@ pub fn do_update(state: &AppState, store: &mut Store, info: &ResourceInfo, key: 
 
 pub fn create(state: &AppState, req: &Req, t: &Target) -> ApiResult<Response> {
     let obj = parse_body(req)?;
-    let ctx = WriteCtx { manager: req.manager(), sub: None, dry_run: req.dry_run(), applied: false };
+    let ctx = WriteCtx {
+        manager: req.manager(),
+        sub: None,
+        dry_run: req.dry_run(),
+        applied: false,
+    };
     let mut store = state.store();
     let stored = do_create(state, &mut store, &t.info, t.namespace.as_deref(), obj, &ctx)?;
     Ok(json_response(201, &output(&t.info, &stored)))
@@ -209,7 +285,12 @@ pub fn create(state: &AppState, req: &Req, t: &Target) -> ApiResult<Response> {
 
 pub fn update(state: &AppState, req: &Req, t: &Target) -> ApiResult<Response> {
     let obj = parse_body(req)?;
-    let ctx = WriteCtx { manager: req.manager(), sub: t.sub.as_deref(), dry_run: req.dry_run(), applied: false };
+    let ctx = WriteCtx {
+        manager: req.manager(),
+        sub: t.sub.as_deref(),
+        dry_run: req.dry_run(),
+        applied: false,
+    };
     let key = key_of(t);
     let mut store = state.store();
     if !store.objects.contains_key(&key) && t.info.create_on_update && t.sub.is_none() {

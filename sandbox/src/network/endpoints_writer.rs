@@ -78,13 +78,7 @@ async fn write_slices(
 ) -> Result<(), SyncEndpointsError> {
     let existing = list_managed_slices(api, namespace, service_name).await?;
     let params = post_params(SLICES_FIELD_MANAGER);
-    // Slices of a port set no pod has any more go away (upstream deletes them too).
-    for stale in existing
-        .iter()
-        .filter(|e| !desired.iter().any(|d| d.name_any() == e.name_any()))
-    {
-        delete(api, "EndpointSlice", namespace, &stale.name_any()).await?;
-    }
+    let keep: Vec<String> = desired.iter().map(ResourceExt::name_any).collect();
     for mut slice in desired {
         let name = slice.name_any();
         let written = match existing.iter().find(|e| e.name_any() == name) {
@@ -98,6 +92,11 @@ async fn write_slices(
         };
         written.map_err(|source| write_error("EndpointSlice", namespace, &name, source))?;
         tracing::debug!(slice = %name, "wrote EndpointSlice");
+    }
+    // Slices of a port set no pod has any more go away, after the new ones exist so
+    // that readers never see fewer endpoints than before or after.
+    for stale in existing.iter().filter(|e| !keep.contains(&e.name_any())) {
+        delete(api, "EndpointSlice", namespace, &stale.name_any()).await?;
     }
     Ok(())
 }

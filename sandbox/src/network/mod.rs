@@ -10,9 +10,29 @@
 //!
 //! The computations are pure functions ([`endpoints_model`], [`slices_model`],
 //! [`backends`]) unit-tested on their own; the controllers only watch and write.
+//!
+//! Differences from kube-controller-manager and kube-proxy (for sandbox/README.md):
+//! - endpoint choice is round robin per Service port over the ready endpoints at
+//!   connect time, trying the next one when a connect is refused; `sessionAffinity`,
+//!   traffic policies and topology hints are ignored;
+//! - only `conditions.ready` endpoints get traffic (no fallback to serving-terminating
+//!   endpoints); without any, a connection is accepted and reset at once (kube-proxy
+//!   rejects the SYN instead);
+//! - established connections to an endpoint that stops being ready, or through a
+//!   Service that is deleted or changes its ports, are closed (kube-proxy leaves
+//!   established TCP flows alone);
+//! - only TCP ports are proxied, only on `clusterIP` (no nodePort, externalIPs or
+//!   load-balancer addresses); UDP/SCTP ports still get endpoints;
+//! - slices are named `<service>-<hash of ports>` instead of a random suffix, never
+//!   split at 100 endpoints, IPv4 only; no EndpointSlice mirroring of selectorless
+//!   Services' Endpoints, no `last-change-trigger-time` annotation;
+//! - Endpoints written by the controller carry `endpointslice.kubernetes.io/skip-mirror`
+//!   (as upstream); the controller uses it to find Endpoints of deleted Services.
 
 pub mod backends;
 mod connection;
+#[cfg(test)]
+mod connection_tests;
 mod endpoints_controller;
 pub mod endpoints_model;
 mod endpoints_writer;

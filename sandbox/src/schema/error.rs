@@ -4,7 +4,6 @@ use std::fmt;
 
 use serde_json::Value;
 
-
 /// Why a field was refused (`field.ErrorType`). Values are already rendered
 /// the way `field.Error.ErrorBody` prints them (`"text"`, `-1`, `true`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +39,11 @@ pub struct FieldError {
 impl FieldError {
     pub fn new(field: impl Into<String>, reason: FieldErrorReason) -> Self {
         let message = body(&reason);
-        FieldError { field: field.into(), reason, message }
+        FieldError {
+            field: field.into(),
+            reason,
+            message,
+        }
     }
 
     /// The `causes[].reason` kube-apiserver puts in a 422 Status.
@@ -74,10 +77,16 @@ fn body(reason: &FieldErrorReason) -> String {
             format!("Unsupported value: {value}: supported values: {}", supported.join(", "))
         }
         FieldErrorReason::TooLong { max } => {
-            format!("Too long: may not be more than {max} {}", if *max == 1 { "byte" } else { "bytes" })
+            format!(
+                "Too long: may not be more than {max} {}",
+                if *max == 1 { "byte" } else { "bytes" }
+            )
         }
         FieldErrorReason::TooMany { actual, max } => {
-            format!("Too many: {actual}: must have at most {max} {}", if *max == 1 { "item" } else { "items" })
+            format!(
+                "Too many: {actual}: must have at most {max} {}",
+                if *max == 1 { "item" } else { "items" }
+            )
         }
         FieldErrorReason::Forbidden { detail } => format!("Forbidden: {detail}"),
         FieldErrorReason::Duplicate { value } => format!("Duplicate value: {value}"),
@@ -114,4 +123,3 @@ pub(crate) fn render_number(n: &serde_json::Number) -> String {
 pub(crate) fn quote(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
 }
-

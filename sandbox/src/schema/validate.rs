@@ -38,11 +38,17 @@ pub fn validate(schema: &Value, obj: &Value) -> Vec<FieldError> {
 
 /// The schema of property `key`: a declared property or `additionalProperties`.
 fn property_schema<'a>(schema: &'a Value, key: &str) -> Option<&'a Value> {
-    schema["properties"].get(key).or_else(|| schema.get("additionalProperties").filter(|a| a.is_object()))
+    schema["properties"]
+        .get(key)
+        .or_else(|| schema.get("additionalProperties").filter(|a| a.is_object()))
 }
 
 fn child(path: &str, name: &str) -> String {
-    if path.is_empty() { name.to_string() } else { format!("{path}.{name}") }
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    }
 }
 
 /// The JSON type name kube-openapi reports for a value.
@@ -65,7 +71,13 @@ fn type_matches(expected: &str, value: &Value) -> bool {
 }
 
 fn invalid(errors: &mut Vec<FieldError>, path: &str, value: &Value, detail: String) {
-    errors.push(FieldError::new(path, FieldErrorReason::Invalid { value: render_value(value), detail }));
+    errors.push(FieldError::new(
+        path,
+        FieldErrorReason::Invalid {
+            value: render_value(value),
+            detail,
+        },
+    ));
 }
 
 /// Validate one value against its schema; `path` is its field path.
@@ -86,7 +98,13 @@ fn check(schema: &Value, value: &Value, path: &str, errors: &mut Vec<FieldError>
         let expected = if int_or_string { "integer,string" } else { declared };
         let actual = type_name(value);
         let detail = format!("{path} in body must be of type {expected}: {}", quote(actual));
-        errors.push(FieldError::new(path, FieldErrorReason::TypeInvalid { value: quote(actual), detail }));
+        errors.push(FieldError::new(
+            path,
+            FieldErrorReason::TypeInvalid {
+                value: quote(actual),
+                detail,
+            },
+        ));
         return;
     }
     check_enum(schema, value, path, errors);
@@ -101,7 +119,9 @@ fn check(schema: &Value, value: &Value, path: &str, errors: &mut Vec<FieldError>
 }
 
 fn check_enum(schema: &Value, value: &Value, path: &str, errors: &mut Vec<FieldError>) {
-    let Some(allowed) = schema["enum"].as_array() else { return };
+    let Some(allowed) = schema["enum"].as_array() else {
+        return;
+    };
     if allowed.iter().any(|a| a == value) {
         return;
     }
@@ -112,7 +132,13 @@ fn check_enum(schema: &Value, value: &Value, path: &str, errors: &mut Vec<FieldE
             other => quote(&other.to_string()),
         })
         .collect();
-    errors.push(FieldError::new(path, FieldErrorReason::NotSupported { value: render_value(value), supported }));
+    errors.push(FieldError::new(
+        path,
+        FieldErrorReason::NotSupported {
+            value: render_value(value),
+            supported,
+        },
+    ));
 }
 
 fn check_string(schema: &Value, s: &str, value: &Value, path: &str, errors: &mut Vec<FieldError>) {
@@ -125,7 +151,12 @@ fn check_string(schema: &Value, s: &str, value: &Value, path: &str, errors: &mut
     if let Some(min) = schema["minLength"].as_u64()
         && chars < min
     {
-        invalid(errors, path, value, format!("{path} in body should be at least {min} chars long"));
+        invalid(
+            errors,
+            path,
+            value,
+            format!("{path} in body should be at least {min} chars long"),
+        );
     }
     if let Some(pattern) = schema["pattern"].as_str() {
         match regex::Regex::new(pattern) {
@@ -139,7 +170,13 @@ fn check_string(schema: &Value, s: &str, value: &Value, path: &str, errors: &mut
         && !format_ok(format, s)
     {
         let detail = format!("{path} in body must be of type {format}: {}", quote(s));
-        errors.push(FieldError::new(path, FieldErrorReason::TypeInvalid { value: quote(s), detail }));
+        errors.push(FieldError::new(
+            path,
+            FieldErrorReason::TypeInvalid {
+                value: quote(s),
+                detail,
+            },
+        ));
     }
 }
 
@@ -159,27 +196,56 @@ fn format_ok(format: &str, s: &str) -> bool {
 
 fn check_number(schema: &Value, n: &serde_json::Number, value: &Value, path: &str, errors: &mut Vec<FieldError>) {
     let Some(x) = n.as_f64() else { return };
-    let bound = |key: &str| schema.get(key).and_then(|b| b.as_number().map(|b| (b.as_f64(), render_number(b))));
+    let bound = |key: &str| {
+        schema
+            .get(key)
+            .and_then(|b| b.as_number().map(|b| (b.as_f64(), render_number(b))))
+    };
     let flag = |key: &str| schema[key] == Value::Bool(true);
     if let Some((Some(min), shown)) = bound("minimum") {
         if flag("exclusiveMinimum") && x <= min {
-            invalid(errors, path, value, format!("{path} in body should be greater than {shown}"));
+            invalid(
+                errors,
+                path,
+                value,
+                format!("{path} in body should be greater than {shown}"),
+            );
         } else if x < min {
-            invalid(errors, path, value, format!("{path} in body should be greater than or equal to {shown}"));
+            invalid(
+                errors,
+                path,
+                value,
+                format!("{path} in body should be greater than or equal to {shown}"),
+            );
         }
     }
     if let Some((Some(max), shown)) = bound("maximum") {
         if flag("exclusiveMaximum") && x >= max {
-            invalid(errors, path, value, format!("{path} in body should be less than {shown}"));
+            invalid(
+                errors,
+                path,
+                value,
+                format!("{path} in body should be less than {shown}"),
+            );
         } else if x > max {
-            invalid(errors, path, value, format!("{path} in body should be less than or equal to {shown}"));
+            invalid(
+                errors,
+                path,
+                value,
+                format!("{path} in body should be less than or equal to {shown}"),
+            );
         }
     }
     if let Some((Some(m), shown)) = bound("multipleOf")
         && m != 0.0
         && (x / m).fract().abs() > f64::EPSILON
     {
-        invalid(errors, path, value, format!("{path} in body should be a multiple of {shown}"));
+        invalid(
+            errors,
+            path,
+            value,
+            format!("{path} in body should be a multiple of {shown}"),
+        );
     }
 }
 
@@ -193,10 +259,20 @@ fn check_array(schema: &Value, items: &[Value], value: &Value, path: &str, error
     if let Some(min) = schema["minItems"].as_u64()
         && len < min
     {
-        invalid(errors, path, value, format!("{path} in body should have at least {min} items"));
+        invalid(
+            errors,
+            path,
+            value,
+            format!("{path} in body should have at least {min} items"),
+        );
     }
     if schema["uniqueItems"] == Value::Bool(true) && items.iter().enumerate().any(|(i, a)| items[..i].contains(a)) {
-        invalid(errors, path, value, format!("{path} in body shouldn't contain duplicates"));
+        invalid(
+            errors,
+            path,
+            value,
+            format!("{path} in body shouldn't contain duplicates"),
+        );
     }
     check_list_type(schema, items, path, errors);
     if schema["items"].is_object() {
@@ -211,7 +287,10 @@ fn check_list_type(schema: &Value, items: &[Value], path: &str, errors: &mut Vec
     let key_of = |item: &Value| -> Value {
         match schema["x-kubernetes-list-type"].as_str() {
             Some("map") => {
-                let keys = schema["x-kubernetes-list-map-keys"].as_array().cloned().unwrap_or_default();
+                let keys = schema["x-kubernetes-list-map-keys"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
                 let mut k = Map::new();
                 for key in keys.iter().filter_map(Value::as_str) {
                     if let Some(v) = item.get(key) {
@@ -231,7 +310,9 @@ fn check_list_type(schema: &Value, items: &[Value], path: &str, errors: &mut Vec
         if keys[..i].contains(key) {
             errors.push(FieldError::new(
                 format!("{path}[{i}]"),
-                FieldErrorReason::Duplicate { value: render_value(key) },
+                FieldErrorReason::Duplicate {
+                    value: render_value(key),
+                },
             ));
         }
     }
@@ -253,7 +334,12 @@ fn check_object(schema: &Value, fields: &Map<String, Value>, value: &Value, path
     if let Some(min) = schema["minProperties"].as_u64()
         && len < min
     {
-        invalid(errors, path, value, format!("{path} in body should have at least {min} properties"));
+        invalid(
+            errors,
+            path,
+            value,
+            format!("{path} in body should have at least {min} properties"),
+        );
     }
     if schema["x-kubernetes-embedded-resource"] == Value::Bool(true) {
         for key in ["apiVersion", "kind"] {
@@ -265,7 +351,12 @@ fn check_object(schema: &Value, fields: &Map<String, Value>, value: &Value, path
 }
 
 fn check_required(schema: &Value, fields: &Map<String, Value>, path: &str, errors: &mut Vec<FieldError>) {
-    for name in schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+    for name in schema["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
         if !fields.contains_key(name) {
             errors.push(FieldError::new(child(path, name), FieldErrorReason::Required));
         }

@@ -1,0 +1,448 @@
+//! API machinery semantics through kube-rs and raw HTTP: optimistic
+//! concurrency, selectors, paging, Status errors, status subresource,
+//! generation, finalizers, garbage collection, fault injection.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{api_status, raw_http, wait_until};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, PropagationPolicy};
+use kube::core::ObjectMeta;
+use kube_sandbox::start_default;
+use serde_json::json;
+
+fn cm(name: &str, labels: serde_json::Value) -> ConfigMap {
+    serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}, "data": {"k": "v"}}))
+        .expect("ConfigMap")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_writers_with_the_same_resource_version_one_wins_one_gets_409() {
+    let sandbox = start_default().await.expect("start");
+    let api: Api<ConfigMap> = Api::namespaced(sandbox.client().await, "default");
+    for round in 0..20 {
+        let name = format!("race-{round}");
+        api.create(&PostParams::default(), &cm(&name, json!({})))
+            .await
+            .expect("create");
+        let base = api.get(&name).await.expect("get");
+        let writers = (0..2).map(|i| {
+            let (api, mut obj, name) = (api.clone(), base.clone(), name.clone());
+            tokio::spawn(async move {
+                obj.data = Some([("writer".to_string(), i.to_string())].into());
+                api.replace(&name, &PostParams::default(), &obj).await
+            })
+        });
+        let results = futures::future::join_all(writers).await;
+        let (wins, losses): (Vec<_>, Vec<_>) = results.into_iter().map(|r| r.expect("join")).partition(Result::is_ok);
+        assert_eq!((wins.len(), losses.len()), (1, 1), "round {round}");
+        let status = api_status(losses.into_iter().next().and_then(Result::err).expect("a loser"));
+        assert_eq!((status.code, status.reason.as_str()), (409, "Conflict"));
+        assert!(
+            status.message.contains("the object has been modified"),
+            "{}",
+            status.message
+        );
+    }
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_filters_by_label_and_field_selectors_and_pages() {
+    let sandbox = start_default().await.expect("start");
+    let api: Api<ConfigMap> = Api::namespaced(sandbox.client().await, "default");
+    for (name, tier) in [("a", "db"), ("b", "web"), ("c", "db"), ("d", "cache"), ("e", "web")] {
+        api.create(&PostParams::default(), &cm(name, json!({"tier": tier})))
+            .await
+            .expect("create");
+    }
+    let names =
+        |l: kube::core::ObjectList<ConfigMap>| l.items.into_iter().filter_map(|o| o.metadata.name).collect::<Vec<_>>();
+    assert_eq!(
+        names(api.list(&ListParams::default().labels("tier=db")).await.expect("list")),
+        ["a", "c"]
+    );
+    assert_eq!(
+        names(
+            api.list(&ListParams::default().labels("tier in (web,cache)"))
+                .await
+                .expect("list")
+        ),
+        ["b", "d", "e"]
+    );
+    assert_eq!(
+        names(
+            api.list(&ListParams::default().labels("tier notin (web),tier"))
+                .await
+                .expect("list")
+        ),
+        ["a", "c", "d"]
+    );
+    assert_eq!(
+        names(
+            api.list(&ListParams::default().fields("metadata.name=d"))
+                .await
+                .expect("list")
+        ),
+        ["d"]
+    );
+    let all: Api<ConfigMap> = Api::all(sandbox.client().await);
+    assert_eq!(
+        names(
+            all.list(&ListParams::default().fields("metadata.namespace=kube-system"))
+                .await
+                .expect("list")
+        ),
+        Vec::<String>::new()
+    );
+
+    let mut seen = vec![];
+    let mut params = ListParams::default().limit(2);
+    loop {
+        let page = api.list(&params).await.expect("page");
+        let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
+        let n = page.items.len();
+        seen.extend(names(page));
+        assert!(n <= 2);
+        match next {
+            Some(token) => params = params.continue_token(&token),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["a", "b", "c", "d", "e"]);
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_are_status_objects_with_reason_and_code() {
+    let sandbox = start_default().await.expect("start");
+    let client = sandbox.client().await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let s = api_status(api.get("missing").await.expect_err("404"));
+    assert_eq!(
+        (s.code, s.reason.as_str(), s.message.as_str()),
+        (404, "NotFound", "configmaps \"missing\" not found")
+    );
+
+    api.create(&PostParams::default(), &cm("dup", json!({})))
+        .await
+        .expect("create");
+    let s = api_status(
+        api.create(&PostParams::default(), &cm("dup", json!({})))
+            .await
+            .expect_err("409"),
+    );
+    assert_eq!((s.code, s.reason.as_str()), (409, "AlreadyExists"));
+
+    let s = api_status(
+        api.create(&PostParams::default(), &cm("Bad_Name", json!({})))
+            .await
+            .expect_err("422"),
+    );
+    assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
+    assert!(s.message.contains("metadata.name"), "{}", s.message);
+
+    let elsewhere: Api<ConfigMap> = Api::namespaced(client.clone(), "nowhere");
+    let s = api_status(
+        elsewhere
+            .create(&PostParams::default(), &cm("x", json!({})))
+            .await
+            .expect_err("no namespace"),
+    );
+    assert_eq!(
+        (s.code, s.reason.as_str(), s.message.as_str()),
+        (404, "NotFound", "namespaces \"nowhere\" not found")
+    );
+
+    let (code, _, body) = raw_http(
+        &sandbox.url(),
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        "application/json",
+        "{not json",
+    )
+    .await;
+    let status: serde_json::Value = serde_json::from_str(&body).expect("Status JSON");
+    assert_eq!(
+        (code, status["kind"].as_str(), status["reason"].as_str()),
+        (400, Some("Status"), Some("BadRequest"))
+    );
+
+    let (code, _, body) = raw_http(
+        &sandbox.url(),
+        "POST",
+        "/api/v1/namespaces/default/configmaps/dup",
+        "application/json",
+        "{}",
+    )
+    .await;
+    let status: serde_json::Value = serde_json::from_str(&body).expect("Status JSON");
+    assert_eq!((code, status["reason"].as_str()), (405, Some("MethodNotAllowed")));
+
+    // A watch from a resourceVersion older than the retained history ends with a 410 ERROR event.
+    sandbox.faults().expire_history();
+    let (_, _, body) = raw_http(
+        &sandbox.url(),
+        "GET",
+        "/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=1",
+        "application/json",
+        "",
+    )
+    .await;
+    assert!(
+        body.contains("\"type\":\"ERROR\"") && body.contains("\"code\":410") && body.contains("Expired"),
+        "{body}"
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_fills_metadata_and_status_subresource_rules_hold() {
+    let sandbox = start_default().await.expect("start");
+    let client = sandbox.client().await;
+    let api: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": {"generateName": "web-"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}},
+        "status": {"replicas": 5},
+    }))
+    .expect("Deployment");
+    let made = api.create(&PostParams::default(), &d).await.expect("create");
+    let name = made.metadata.name.clone().expect("name");
+    assert!(name.starts_with("web-") && name.len() == 9, "{name}");
+    assert!(
+        made.metadata.uid.is_some()
+            && made.metadata.creation_timestamp.is_some()
+            && made.metadata.resource_version.is_some()
+    );
+    assert_eq!(made.metadata.generation, Some(1));
+    assert_eq!(
+        made.status.as_ref().and_then(|s| s.replicas),
+        None,
+        "status is reset on create"
+    );
+
+    let st = api
+        .patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"replicas": 3}, "spec": {"replicas": 7}})),
+        )
+        .await
+        .expect("status");
+    assert_eq!(st.status.as_ref().and_then(|s| s.replicas), Some(3));
+    assert_eq!(
+        st.spec.as_ref().and_then(|s| s.replicas),
+        Some(1),
+        "/status does not change spec"
+    );
+    assert_eq!(st.metadata.generation, Some(1), "status writes never bump generation");
+    let sp = api
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 2}, "status": {"replicas": 0}})),
+        )
+        .await
+        .expect("spec");
+    assert_eq!(sp.metadata.generation, Some(2));
+    assert_eq!(
+        sp.status.as_ref().and_then(|s| s.replicas),
+        Some(3),
+        "the main resource does not change status"
+    );
+    // A no-op write keeps the resourceVersion.
+    let again = api
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 2}})),
+        )
+        .await
+        .expect("noop");
+    assert_eq!(again.metadata.resource_version, sp.metadata.resource_version);
+
+    let svcs: Api<Service> = Api::namespaced(client, "default");
+    let svc: Service =
+        serde_json::from_value(json!({"metadata": {"name": "db"}, "spec": {"ports": [{"port": 5432}]}})).expect("svc");
+    let svc = svcs.create(&PostParams::default(), &svc).await.expect("service");
+    let ip: std::net::Ipv4Addr = svc
+        .spec
+        .and_then(|s| s.cluster_ip)
+        .expect("clusterIP")
+        .parse()
+        .expect("ipv4");
+    assert!(kube_sandbox::ipalloc::IpAllocator::in_range(ip));
+    assert!(
+        std::env::temp_dir()
+            .join(format!("kube-sandbox-ips/{ip}.lock"))
+            .exists()
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deletion_honours_finalizers_owner_references_and_namespaces() {
+    let sandbox = start_default().await.expect("start");
+    let client = sandbox.client().await;
+    let nss: Api<Namespace> = Api::all(client.clone());
+    nss.create(
+        &PostParams::default(),
+        &Namespace {
+            metadata: ObjectMeta {
+                name: Some("gc".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("ns");
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "gc");
+    let owner = api
+        .create(&PostParams::default(), &cm("owner", json!({})))
+        .await
+        .expect("owner");
+    let owner_ref = json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner.metadata.uid}]);
+    for name in ["dep1", "dep2"] {
+        let mut c = cm(name, json!({}));
+        c.metadata.owner_references = Some(serde_json::from_value(owner_ref.clone()).expect("refs"));
+        api.create(&PostParams::default(), &c).await.expect("dependent");
+    }
+    // Orphan keeps dependents (without the reference); background deletes them.
+    api.delete(
+        "owner",
+        &DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Orphan),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("orphan delete");
+    let dep = api.get("dep1").await.expect("orphaned dependent stays");
+    assert!(dep.metadata.owner_references.unwrap_or_default().is_empty());
+
+    let owner2 = api
+        .create(&PostParams::default(), &cm("owner2", json!({})))
+        .await
+        .expect("owner2");
+    let mut c = cm("dep3", json!({}));
+    c.metadata.owner_references = Some(
+        serde_json::from_value(
+            json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner2", "uid": owner2.metadata.uid}]),
+        )
+        .expect("refs"),
+    );
+    api.create(&PostParams::default(), &c).await.expect("dep3");
+    api.delete("owner2", &DeleteParams::default())
+        .await
+        .expect("background delete");
+    assert!(api.get_opt("dep3").await.expect("get").is_none(), "dependent collected");
+
+    // A finalizer holds an object; deleting the namespace waits for it.
+    let mut held = cm("held", json!({}));
+    held.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    api.create(&PostParams::default(), &held).await.expect("held");
+    nss.delete("gc", &DeleteParams::default()).await.expect("delete ns");
+    let ns = nss.get("gc").await.expect("namespace still there");
+    assert_eq!(ns.status.and_then(|s| s.phase).as_deref(), Some("Terminating"));
+    assert!(
+        api.get("held")
+            .await
+            .expect("held stays")
+            .metadata
+            .deletion_timestamp
+            .is_some()
+    );
+    assert!(
+        api.get_opt("dep2").await.expect("get").is_none(),
+        "namespace content is deleted"
+    );
+    let s = api_status(
+        api.create(&PostParams::default(), &cm("late", json!({})))
+            .await
+            .expect_err("terminating"),
+    );
+    assert_eq!((s.code, s.reason.as_str()), (403, "Forbidden"));
+    api.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .expect("release");
+    let n = nss.clone();
+    wait_until("namespace gone", Duration::from_secs(10), move || {
+        let n = n.clone();
+        async move { matches!(n.get_opt("gc").await, Ok(None)).then_some(()) }
+    })
+    .await;
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn injected_failures_hit_the_next_matching_requests_only() {
+    let sandbox = start_default().await.expect("start");
+    let api: Api<ConfigMap> = Api::namespaced(sandbox.client().await, "default");
+    // 500 (kube-rs retries 429/503/504 by itself, so those are checked over raw HTTP below).
+    sandbox
+        .faults()
+        .fail_next(2, "GET", "/api/v1/namespaces/default/configmaps", 500, None);
+    for _ in 0..2 {
+        assert_eq!(
+            api_status(api.list(&ListParams::default()).await.expect_err("500")).code,
+            500
+        );
+    }
+    api.list(&ListParams::default()).await.expect("third request passes");
+
+    // The admin API does the same over HTTP; 429 carries Retry-After.
+    let body = r#"{"count": 1, "method": "POST", "pathPrefix": "/api/v1/namespaces/default/configmaps", "status": 429, "retryAfter": 3}"#;
+    let (code, _, _) = raw_http(
+        &sandbox.url(),
+        "POST",
+        "/sandbox/faults/fail-next",
+        "application/json",
+        body,
+    )
+    .await;
+    assert_eq!(code, 200);
+    let (code, head, body) = raw_http(
+        &sandbox.url(),
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        "application/json",
+        r#"{"metadata":{"name":"t"}}"#,
+    )
+    .await;
+    assert_eq!(code, 429);
+    assert!(head.to_ascii_lowercase().contains("retry-after: 3"), "{head}");
+    assert!(body.contains("TooManyRequests"), "{body}");
+    let (code, _, _) = raw_http(
+        &sandbox.url(),
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        "application/json",
+        r#"{"metadata":{"name":"t"}}"#,
+    )
+    .await;
+    assert_eq!(code, 201);
+    sandbox
+        .faults()
+        .fail_next(1, "*", "/api/v1/namespaces/default/configmaps/t", 503, None);
+    let (code, _, body) = raw_http(
+        &sandbox.url(),
+        "GET",
+        "/api/v1/namespaces/default/configmaps/t",
+        "application/json",
+        "",
+    )
+    .await;
+    assert_eq!(code, 503);
+    assert!(body.contains("ServiceUnavailable"), "{body}");
+    sandbox.shutdown().await;
+}

@@ -1,0 +1,92 @@
+//! BackupStore controller: a real round trip (put, get, delete of a probe object) decides
+//! the `Available` condition, with a reason a person can act on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Api, Resource, ResourceExt};
+
+use super::conditions::{ConditionUpdate, condition_status, set_condition};
+use super::context::Context;
+use super::status::{PatchStatusError, apply_status};
+use super::store_access::{OpenStoreError, open_store};
+use crate::api::{BackupStore, BackupStoreStatus};
+use crate::policy::validate::{describe, validate_store};
+use crate::storage::check::check_store;
+
+/// How often a healthy store is checked again.
+const RECHECK_HEALTHY: Duration = Duration::from_secs(300);
+/// How soon a failing store is checked again (fixing a Secret also triggers a check).
+const RECHECK_FAILING: Duration = Duration::from_secs(30);
+
+/// Why a BackupStore reconcile failed (the check's own failures are status, not errors).
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileStoreError {
+    #[error("BackupStore has no namespace")]
+    NoNamespace,
+    #[error(transparent)]
+    Status(#[from] PatchStatusError),
+}
+
+impl ReconcileStoreError {
+    /// Event reason and metric label.
+    pub fn category(&self) -> &'static str {
+        match self {
+            ReconcileStoreError::NoNamespace => "NoNamespace",
+            ReconcileStoreError::Status(_) => "StatusWriteFailed",
+        }
+    }
+}
+
+/// Outcome of checking a store: (status, reason, message).
+async fn check(ctx: &Context, namespace: &str, store: &BackupStore) -> (&'static str, &'static str, String) {
+    let problems = validate_store(&store.spec);
+    if !problems.is_empty() {
+        return ("False", "InvalidSpec", describe(&problems));
+    }
+    let opened = match open_store(&ctx.client, namespace, &store.spec).await {
+        Ok(s) => s,
+        Err(OpenStoreError::Secret(e)) => return ("False", "SecretUnavailable", e.to_string()),
+        Err(OpenStoreError::Connect(e)) => return ("False", "InvalidConfig", e.to_string()),
+    };
+    match check_store(&opened).await {
+        Ok(()) => (
+            "True",
+            "RoundTripSucceeded",
+            format!("put, get and delete of a probe object in s3://{}/{} succeeded", store.spec.s3.bucket, store.spec.s3.prefix),
+        ),
+        Err(failure) => ("False", failure.reason.as_str(), failure.to_string()),
+    }
+}
+
+/// Checks the store and records the verdict.
+pub async fn reconcile(store: Arc<BackupStore>, ctx: Arc<Context>) -> Result<Action, ReconcileStoreError> {
+    let namespace = store.namespace().ok_or(ReconcileStoreError::NoNamespace)?;
+    let name = store.name_any();
+    let (status, reason, message) = check(&ctx, &namespace, &store).await;
+    let mut current = store.status.clone().unwrap_or_default();
+    let was = condition_status(&current.conditions, "Available").map(str::to_string);
+    let now = Time(Timestamp::now());
+    set_condition(
+        &mut current.conditions,
+        ConditionUpdate { type_: "Available", status, reason, message: message.clone() },
+        store.metadata.generation,
+        &now,
+    );
+    let new_status = BackupStoreStatus {
+        conditions: current.conditions,
+        last_check_time: Some(chrono::Utc::now()),
+        observed_generation: store.metadata.generation,
+    };
+    let api: Api<BackupStore> = Api::namespaced(ctx.client.clone(), &namespace);
+    apply_status(&api, &namespace, &name, &new_status).await?;
+    if was.as_deref() != Some(status) {
+        let type_ = if status == "True" { EventType::Normal } else { EventType::Warning };
+        ctx.event(&store.object_ref(&()), type_, reason, "CheckStore", message).await;
+    }
+    Ok(Action::requeue(if status == "True" { RECHECK_HEALTHY } else { RECHECK_FAILING }))
+}

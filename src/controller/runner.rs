@@ -1,0 +1,105 @@
+//! Runs the controllers while this instance leads, and stops them at once when it does not.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::watcher;
+use kube::{Api, Client};
+use tokio::sync::watch;
+
+use super::backup_store::{self, ReconcileStoreError};
+use super::context::Context;
+use super::leader::{self, LeaseSettings};
+use super::metrics::{ControllerLabels, FailureLabels, Metrics};
+use crate::api::BackupStore;
+
+/// Operator settings.
+#[derive(Clone, Debug)]
+pub struct OperatorConfig {
+    /// Only this namespace; `None` watches all.
+    pub watch_namespace: Option<String>,
+    /// Leader election lease.
+    pub lease: LeaseSettings,
+    /// Reconciles running at once, per controller.
+    pub concurrency: u16,
+}
+
+fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Counts a reconcile's outcome and duration.
+fn record(metrics: &Metrics, controller: &str, started: Instant, failure: Option<&str>) {
+    let labels = ControllerLabels { controller: controller.into() };
+    metrics.reconcile_runs.get_or_create(&labels).inc();
+    metrics.reconcile_duration_seconds.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+    if let Some(reason) = failure {
+        metrics.reconcile_failures.get_or_create(&FailureLabels { controller: controller.into(), reason: reason.into() }).inc();
+    }
+}
+
+async fn reconcile_store(store: Arc<BackupStore>, ctx: Arc<Context>) -> Result<Action, ReconcileStoreError> {
+    let started = Instant::now();
+    let span = tracing::info_span!("reconcile", controller = "backupstore", namespace = ?store.metadata.namespace, name = ?store.metadata.name);
+    let _enter = span.enter();
+    let result = backup_store::reconcile(store, ctx.clone()).await;
+    record(&ctx.metrics, "backupstore", started, result.as_ref().err().map(|e| e.category()));
+    result
+}
+
+fn store_error_policy(_store: Arc<BackupStore>, err: &ReconcileStoreError, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(error = %err, reason = err.category(), "BackupStore reconcile failed");
+    Action::requeue(Duration::from_secs(15))
+}
+
+/// Runs every controller until `stop` resolves.
+async fn run_controllers(ctx: Arc<Context>, config: &OperatorConfig, stop: impl Future<Output = ()> + Send + Sync + 'static) {
+    let ns = config.watch_namespace.as_deref();
+    let stores: Api<BackupStore> = scoped(&ctx.client, ns);
+    let controller_config = controller::Config::default().concurrency(config.concurrency);
+    Controller::new(stores, watcher::Config::default())
+        .with_config(controller_config)
+        .graceful_shutdown_on(stop)
+        .run(reconcile_store, store_error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()))
+        .await;
+}
+
+/// Leads or waits, until `shutdown` flips to true. `ready` is set while the API is reachable.
+pub async fn run(ctx: Arc<Context>, config: OperatorConfig, mut shutdown: watch::Receiver<bool>) {
+    let mut leading = leader::spawn(ctx.client.clone(), config.lease.clone(), shutdown.clone());
+    loop {
+        // Wait to lead (or to be told to stop).
+        while !*leading.borrow() {
+            tokio::select! {
+                changed = leading.changed() => if changed.is_err() { return },
+                _ = shutdown.changed() => if *shutdown.borrow() { return },
+            }
+        }
+        tracing::info!("leading: starting controllers");
+        let mut lost = leading.clone();
+        let mut stopping = shutdown.clone();
+        let stop = async move {
+            loop {
+                tokio::select! {
+                    changed = lost.changed() => if changed.is_err() || !*lost.borrow() { return },
+                    changed = stopping.changed() => if changed.is_err() || *stopping.borrow() { return },
+                }
+            }
+        };
+        run_controllers(ctx.clone(), &config, stop).await;
+        tracing::info!("controllers stopped");
+        if *shutdown.borrow() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,426 @@
+//! MySQL/MariaDB (mysql_async): probe, promote, fence, repoint. Tested against
+//! MariaDB 10.11; MySQL 8 statements are in [`super::mysql_sql`] and untested.
+//!
+//! Connections are kept per member (TCP only: `prefer_socket` is off so a loopback
+//! member is not silently reached through a local socket) and dropped after any
+//! connection-level failure.
+
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, OptsBuilder, SslOpts};
+
+pub use super::mysql_dump::gtid_from_dump_header;
+use super::connections::Connections;
+use super::error::{
+    CreateDatabaseError, Failure, FenceError, ProbeError, PromoteError, RepointError,
+};
+use super::mysql_sql::{Dialect, SourceSpec, StatusRow, quote_ident};
+use super::position::{GtidSet, MysqlPosition, Position};
+use super::types::{EngineConfig, Fencing, Member, Probe, Promotion, Repointing, Role, SslMode, Upstream};
+
+/// The MySQL/MariaDB engine.
+#[derive(Debug)]
+pub struct MysqlEngine {
+    pub(crate) config: EngineConfig,
+    conns: Connections<(Conn, Dialect)>,
+}
+
+/// Client error codes meaning "bad credentials".
+const AUTH_ERRORS: [u16; 3] = [1044, 1045, 1698];
+
+impl MysqlEngine {
+    pub fn new(config: EngineConfig) -> Self {
+        Self {
+            config,
+            conns: Connections::default(),
+        }
+    }
+
+    fn opts(&self, member: &Member) -> OptsBuilder {
+        let creds = &self.config.credentials;
+        let mut opts = OptsBuilder::default()
+            .ip_or_hostname(member.host.clone())
+            .tcp_port(member.port)
+            .user(Some(creds.username.clone()))
+            .pass((!creds.password.is_empty()).then(|| creds.password.clone()))
+            .prefer_socket(false);
+        let tls = &self.config.tls;
+        if tls.mode.requires_tls() {
+            let mut ssl = SslOpts::default()
+                .with_danger_accept_invalid_certs(tls.mode == SslMode::Require)
+                .with_danger_skip_domain_validation(tls.mode != SslMode::VerifyFull);
+            if let Some(ca) = &tls.ca_file {
+                ssl = ssl.with_root_certs(vec![ca.clone().into()]);
+            }
+            opts = opts.ssl_opts(ssl);
+        }
+        opts
+    }
+
+    async fn connect(&self, member: &Member) -> Result<(Conn, Dialect), Failure> {
+        let limit = self.config.timeouts.connect;
+        let mut conn = tokio::time::timeout(limit, Conn::new(self.opts(member)))
+            .await
+            .map_err(|_| Failure::Timeout(limit))?
+            .map_err(|e| self.connect_failure(e))?;
+        let version: Option<String> = conn
+            .query_first("SELECT @@version")
+            .await
+            .map_err(|e| query_failure("SELECT @@version", e))?;
+        Ok((conn, Dialect::from_version(&version.unwrap_or_default())))
+    }
+
+    fn connect_failure(&self, e: mysql_async::Error) -> Failure {
+        match e {
+            mysql_async::Error::Server(s) if AUTH_ERRORS.contains(&s.code) => Failure::Auth {
+                user: self.config.credentials.username.clone(),
+                message: s.message,
+            },
+            mysql_async::Error::Io(mysql_async::IoError::Tls(t)) => Failure::Tls(t.to_string()),
+            other => Failure::Connect(other.to_string()),
+        }
+    }
+
+    /// Runs `op` on the kept connection of `member` within `limit`.
+    async fn with_conn<T>(
+        &self,
+        member: &Member,
+        limit: Duration,
+        op: impl AsyncFnOnce(&mut Conn, Dialect) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
+        let key = member.address();
+        let work = async {
+            let (mut conn, dialect) = match self.conns.take(&key) {
+                Some(kept) => kept,
+                None => self.connect(member).await?,
+            };
+            let result = op(&mut conn, dialect).await;
+            // Server errors leave the connection usable; anything else does not.
+            if !matches!(&result, Err(f) if f.is_unreachable()) {
+                self.conns.put(&key, (conn, dialect));
+            }
+            result
+        };
+        tokio::time::timeout(limit, work)
+            .await
+            .map_err(|_| Failure::Timeout(limit))?
+    }
+
+    /// Role, GTID positions, replication threads and lag of `member`.
+    pub async fn probe(&self, member: &Member) -> Result<Probe, ProbeError> {
+        let limit = self.config.timeouts.operation;
+        self.with_conn(member, limit, async |c, d| {
+            let row: Option<(String, i64, String, String)> = c
+                .query_first("SELECT @@version, @@read_only, @@gtid_binlog_pos, @@gtid_slave_pos")
+                .await
+                .map_err(|e| query_failure("probe variables", e))?;
+            let (version, read_only, binlog, slave) =
+                row.ok_or_else(|| Failure::Unexpected("no row for probe variables".into()))?;
+            let status = replica_status(c, d).await?;
+            probe_from(version, read_only != 0, &binlog, &slave, status.as_ref())
+        })
+        .await
+        .map_err(|failure| ProbeError {
+            member: member.name.clone(),
+            failure,
+        })
+    }
+
+    /// Promotes a replica: stops receiving, waits until the SQL thread applied every
+    /// received transaction (`MASTER_GTID_WAIT` on `Gtid_IO_Pos`, starting the SQL
+    /// thread if it was stopped), then `STOP SLAVE; RESET SLAVE ALL; read_only=0`, and
+    /// confirms. On a member without replication it only makes sure `read_only=0`;
+    /// on a writable primary it does nothing.
+    pub async fn promote(&self, member: &Member) -> Result<Promotion, PromoteError> {
+        let limit = self.config.timeouts.promote;
+        let failed = |failure| PromoteError::Failed {
+            member: member.name.clone(),
+            failure,
+        };
+        let outcome = self
+            .with_conn(member, limit, async |c, d| {
+                let Some(_) = replica_status(c, d).await? else {
+                    let read_only = read_only(c).await?;
+                    if read_only {
+                        exec(c, d.set_read_only(false)).await?;
+                    }
+                    return Ok(Ok(!read_only));
+                };
+                exec(c, d.stop_io_thread()).await?;
+                let status = replica_status(c, d).await?.unwrap_or_default();
+                let received = status
+                    .get(&["Gtid_IO_Pos", "Retrieved_Gtid_Set"])
+                    .unwrap_or("")
+                    .to_string();
+                if status.get(&["Slave_SQL_Running", "Replica_SQL_Running"]) != Some("Yes") {
+                    exec(c, d.start_sql_thread()).await?;
+                }
+                let wait_secs = limit.as_secs().max(1);
+                if !received.is_empty() {
+                    let sql = d.wait_for_gtids(&received, wait_secs);
+                    let waited: Option<i64> =
+                        c.query_first(&sql).await.map_err(|e| query_failure(&sql, e))?;
+                    if waited != Some(0) {
+                        return Ok(Err(received));
+                    }
+                }
+                exec(c, d.stop_replica()).await?;
+                exec(c, d.reset_replica_all()).await?;
+                exec(c, d.set_read_only(false)).await?;
+                Ok(Ok(false))
+            })
+            .await
+            .map_err(failed)?;
+        let already_primary = outcome.map_err(|received| PromoteError::RelayNotApplied {
+            member: member.name.clone(),
+            received,
+            waited: limit,
+        })?;
+        // Confirm on a fresh connection.
+        let (mut fresh, dialect) = self.connect(member).await.map_err(failed)?;
+        let still_replica = replica_status(&mut fresh, dialect).await.map_err(failed)?.is_some();
+        let still_read_only = read_only(&mut fresh).await.map_err(failed)?;
+        if still_replica || still_read_only {
+            return Err(PromoteError::NotWritable {
+                member: member.name.clone(),
+                detail: format!("replication configured={still_replica} read_only={still_read_only}"),
+            });
+        }
+        Ok(Promotion { already_primary })
+    }
+
+    /// Fences `member`: `read_only=1` (waiting at most the operation timeout for
+    /// running writes), then kills every other client connection (replication threads
+    /// and binlog dump threads are kept so replicas receive what was committed).
+    /// Accounts with READ_ONLY ADMIN/SUPER (MariaDB 10.11) can still write; the hard
+    /// fence is the writer Service no longer selecting the member.
+    pub async fn fence(&self, member: &Member) -> Result<Fencing, FenceError> {
+        let limit = self.config.timeouts.operation;
+        let lock_wait = limit.as_secs().max(1);
+        let result = self
+            .with_conn(member, limit, async |c, d| {
+                exec(c, &format!("SET SESSION lock_wait_timeout = {lock_wait}")).await?;
+                exec(c, d.set_read_only(true)).await?;
+                let ids: Vec<u64> = c
+                    .query(
+                        "SELECT ID FROM information_schema.PROCESSLIST
+                         WHERE ID <> CONNECTION_ID()
+                           AND COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID', 'Daemon',
+                                               'Slave_IO', 'Slave_SQL', 'Slave_worker')
+                           AND USER NOT IN ('system user', 'event_scheduler')",
+                    )
+                    .await
+                    .map_err(|e| query_failure("PROCESSLIST", e))?;
+                let mut killed = 0;
+                for id in ids {
+                    // A session may end by itself meanwhile (unknown thread id): fine.
+                    if c.query_drop(format!("KILL CONNECTION {id}")).await.is_ok() {
+                        killed += 1;
+                    }
+                }
+                Ok(killed)
+            })
+            .await;
+        let sessions_terminated = match result {
+            Ok(n) => n,
+            Err(failure) if failure.is_unreachable() => {
+                return Ok(Fencing {
+                    reachable: false,
+                    confirmed: false,
+                    sessions_terminated: 0,
+                    detail: Some(failure.to_string()),
+                });
+            }
+            Err(failure) => {
+                return Err(FenceError {
+                    member: member.name.clone(),
+                    failure,
+                });
+            }
+        };
+        let confirmed = match self.connect(member).await {
+            Ok((mut fresh, _)) => read_only(&mut fresh).await.unwrap_or(false),
+            Err(_) => false,
+        };
+        Ok(Fencing {
+            reachable: true,
+            confirmed,
+            sessions_terminated,
+            detail: (!confirmed).then(|| "a fresh session does not see read_only=1".to_string()),
+        })
+    }
+
+    /// Makes `replica` replicate from `primary` with GTID positioning
+    /// (`MASTER_USE_GTID=slave_pos`, retry every second) and lifeboat's credentials.
+    pub async fn repoint(&self, replica: &Member, primary: &Member) -> Result<Repointing, RepointError> {
+        let creds = &self.config.credentials;
+        let tls = &self.config.tls;
+        let ca = tls.ca_file.as_ref().map(|p| p.display().to_string());
+        let spec = SourceSpec {
+            host: &primary.host,
+            port: primary.port,
+            user: &creds.username,
+            password: &creds.password,
+            tls: tls.mode.requires_tls(),
+            ca_file: ca.as_deref(),
+            verify_cert: matches!(tls.mode, SslMode::VerifyCa | SslMode::VerifyFull),
+        };
+        let limit = self.config.timeouts.operation;
+        self.with_conn(replica, limit, async |c, d| {
+            exec(c, d.stop_replica()).await?;
+            // Not the password: the statement is never logged or put in an error.
+            c.query_drop(d.change_source(&spec))
+                .await
+                .map_err(|e| query_failure("CHANGE MASTER TO (credentials elided)", e))?;
+            exec(c, d.start_replica()).await?;
+            Ok(Repointing {
+                restart_required: false,
+            })
+        })
+        .await
+        .map_err(|failure| RepointError::Failed {
+            replica: replica.name.clone(),
+            primary: primary.name.clone(),
+            failure,
+        })
+    }
+
+    /// Creates database `name` unless it exists (utf8mb4). True if created.
+    pub async fn create_database(&self, member: &Member, name: &str) -> Result<bool, CreateDatabaseError> {
+        let limit = self.config.timeouts.operation;
+        self.with_conn(member, limit, async |c, _| {
+            let exists: Option<String> = c
+                .exec_first(
+                    "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+                    (name,),
+                )
+                .await
+                .map_err(|e| query_failure("SCHEMATA", e))?;
+            if exists.is_none() {
+                exec(c, &format!("CREATE DATABASE {} CHARACTER SET utf8mb4", quote_ident(name))).await?;
+            }
+            Ok(exists.is_none())
+        })
+        .await
+        .map_err(|failure| CreateDatabaseError {
+            member: member.name.clone(),
+            database: name.to_string(),
+            failure,
+        })
+    }
+}
+
+async fn exec(c: &mut Conn, sql: &str) -> Result<(), Failure> {
+    c.query_drop(sql).await.map_err(|e| query_failure(sql, e))
+}
+
+async fn read_only(c: &mut Conn) -> Result<bool, Failure> {
+    let v: Option<i64> = c
+        .query_first("SELECT @@read_only")
+        .await
+        .map_err(|e| query_failure("SELECT @@read_only", e))?;
+    Ok(v.unwrap_or(0) != 0)
+}
+
+async fn replica_status(c: &mut Conn, d: Dialect) -> Result<Option<StatusRow>, Failure> {
+    let row: Option<mysql_async::Row> = c
+        .query_first(d.show_replica_status())
+        .await
+        .map_err(|e| query_failure(d.show_replica_status(), e))?;
+    Ok(row.as_ref().map(StatusRow::from_row))
+}
+
+fn parse_gtids(text: &str) -> Result<GtidSet, Failure> {
+    text.parse()
+        .map_err(|e: super::position::GtidParseError| Failure::Unexpected(e.to_string()))
+}
+
+/// Builds a probe from the variables and the replication status row (pure).
+pub(crate) fn probe_from(
+    server_version: String,
+    read_only: bool,
+    binlog: &str,
+    slave: &str,
+    status: Option<&StatusRow>,
+) -> Result<Probe, Failure> {
+    let mut position = MysqlPosition {
+        binlog: parse_gtids(binlog)?,
+        slave: parse_gtids(slave)?,
+        io: None,
+    };
+    let Some(status) = status else {
+        return Ok(Probe {
+            role: Role::Primary,
+            position: Position::Mysql(position),
+            upstream: None,
+            lag_bytes: None,
+            lag_transactions: None,
+            lag_seconds: None,
+            server_version,
+            read_only,
+        });
+    };
+    let io = parse_gtids(status.get(&["Gtid_IO_Pos"]).unwrap_or(""))?;
+    let io_running = status.get(&["Slave_IO_Running", "Replica_IO_Running"]).unwrap_or("No");
+    let sql_running = status.get(&["Slave_SQL_Running", "Replica_SQL_Running"]).unwrap_or("No");
+    let lag_transactions = io.transactions_ahead_of(&position.slave);
+    let same_file = status.get(&["Master_Log_File", "Source_Log_File"])
+        == status.get(&["Relay_Master_Log_File", "Relay_Source_Log_File"]);
+    let lag_bytes = match (
+        same_file,
+        status.get_u64(&["Read_Master_Log_Pos", "Read_Source_Log_Pos"]),
+        status.get_u64(&["Exec_Master_Log_Pos", "Exec_Source_Log_Pos"]),
+    ) {
+        (true, Some(read), Some(done)) => Some(read.saturating_sub(done)),
+        _ => None,
+    };
+    let lag_seconds = if lag_transactions == 0 {
+        Some(0.0)
+    } else {
+        status
+            .get_u64(&["Seconds_Behind_Master", "Seconds_Behind_Source"])
+            .map(|s| s as f64)
+    };
+    let last_error = [
+        status.get(&["Last_IO_Error"]),
+        status.get(&["Last_SQL_Error"]),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|e| !e.is_empty())
+    .collect::<Vec<_>>()
+    .join("; ");
+    let upstream = Upstream {
+        host: status.get(&["Master_Host", "Source_Host"]).map(str::to_string),
+        port: status
+            .get_u64(&["Master_Port", "Source_Port"])
+            .and_then(|p| u16::try_from(p).ok()),
+        receiving: io_running == "Yes",
+        applying: sql_running == "Yes",
+        state: format!("io={io_running} sql={sql_running}"),
+        last_error: (!last_error.is_empty()).then_some(last_error),
+    };
+    position.io = Some(io);
+    Ok(Probe {
+        role: Role::Replica,
+        position: Position::Mysql(position),
+        upstream: Some(upstream),
+        lag_bytes,
+        lag_transactions: Some(lag_transactions),
+        lag_seconds,
+        server_version,
+        read_only,
+    })
+}
+
+fn query_failure(statement: &str, e: mysql_async::Error) -> Failure {
+    match e {
+        mysql_async::Error::Server(s) => Failure::Query {
+            statement: statement.to_string(),
+            code: s.code.to_string(),
+            message: s.message,
+        },
+        other => Failure::Connect(format!("during {statement}: {other}")),
+    }
+}

@@ -1,0 +1,435 @@
+//! PostgreSQL (tokio-postgres): probe, promote, fence, repoint.
+//!
+//! Connections go to database `postgres` and are kept per member; any failure drops
+//! the connection so the next operation reconnects.
+//!
+//! TLS: `disable` and `prefer` use plain TCP for lifeboat's own connections;
+//! `require`/`verify-*` are refused with [`Failure::Tls`] (no TLS connector is linked
+//! yet). The dump and restore tools do honour `sslmode` and the CA file.
+
+use std::time::Duration;
+
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls};
+
+use super::connections::Connections;
+use super::error::{
+    CreateDatabaseError, Failure, FenceError, ProbeError, PromoteError, RepointError,
+};
+use super::postgres_probe::{PROBE_SQL, probe_from_row, timeline_history};
+use super::types::{EngineConfig, Fencing, Member, Probe, Promotion, Repointing};
+
+/// The PostgreSQL engine.
+#[derive(Debug)]
+pub struct PostgresEngine {
+    pub(crate) config: EngineConfig,
+    conns: Connections<Client>,
+}
+
+impl PostgresEngine {
+    pub fn new(config: EngineConfig) -> Self {
+        Self {
+            config,
+            conns: Connections::default(),
+        }
+    }
+
+    /// Opens a new connection to `dbname` (not kept).
+    pub(crate) async fn connect(&self, member: &Member, dbname: &str) -> Result<Client, Failure> {
+        if self.config.tls.mode.requires_tls() {
+            return Err(Failure::Tls(format!(
+                "sslmode={} is not supported for lifeboat's own PostgreSQL connections yet",
+                self.config.tls.mode.as_libpq()
+            )));
+        }
+        let creds = &self.config.credentials;
+        let mut cfg = tokio_postgres::Config::new();
+        cfg.host(&member.host)
+            .port(member.port)
+            .user(&creds.username)
+            .dbname(dbname)
+            .application_name("lifeboat")
+            .connect_timeout(self.config.timeouts.connect);
+        if !creds.password.is_empty() {
+            cfg.password(&creds.password);
+        }
+        let limit = self.config.timeouts.connect;
+        let (client, connection) = tokio::time::timeout(limit, cfg.connect(NoTls))
+            .await
+            .map_err(|_| Failure::Timeout(limit))?
+            .map_err(|e| connect_failure(&creds.username, &e))?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "postgres connection ended");
+            }
+        });
+        Ok(client)
+    }
+
+    /// Runs `op` on the kept connection of `member` (connecting if needed) within
+    /// `limit`; the connection is kept only if it survived.
+    async fn with_client<T>(
+        &self,
+        member: &Member,
+        limit: Duration,
+        op: impl AsyncFnOnce(&Client) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
+        let key = member.address();
+        let work = async {
+            let client = match self.conns.take(&key) {
+                Some(c) if !c.is_closed() => c,
+                _ => self.connect(member, "postgres").await?,
+            };
+            let result = op(&client).await;
+            if !client.is_closed() && result.is_ok() {
+                self.conns.put(&key, client);
+            }
+            result
+        };
+        tokio::time::timeout(limit, work)
+            .await
+            .map_err(|_| Failure::Timeout(limit))?
+    }
+
+    /// Role, positions, upstream and lag of `member`.
+    pub async fn probe(&self, member: &Member) -> Result<Probe, ProbeError> {
+        let limit = self.config.timeouts.operation;
+        self.with_client(member, limit, async |c| {
+            let row = c.query_one(PROBE_SQL, &[]).await.map_err(|e| query_failure("probe", &e))?;
+            let mut probe = probe_from_row(&row)?;
+            if let super::position::Position::Postgres(pos) = &mut probe.position {
+                pos.history = timeline_history(c, pos.timeline).await;
+            }
+            Ok(probe)
+        })
+        .await
+        .map_err(|failure| ProbeError {
+            member: member.name.clone(),
+            failure,
+        })
+    }
+
+    /// Promotes a replica (`pg_promote(wait => true)`) and confirms it accepts
+    /// writes; clears a fence (`default_transaction_read_only`) left on it. Promoting a
+    /// writable primary does nothing.
+    pub async fn promote(&self, member: &Member) -> Result<Promotion, PromoteError> {
+        let limit = self.config.timeouts.promote;
+        let failed = |failure| PromoteError::Failed {
+            member: member.name.clone(),
+            failure,
+        };
+        let wait_secs = limit.as_secs().clamp(1, i32::MAX as u64) as i32;
+        let already = self
+            .with_client(member, limit, async |c| {
+                let (in_recovery, read_only) = writability(c).await?;
+                if in_recovery {
+                    match c
+                        .query_one("SELECT pg_promote(true, $1)", &[&wait_secs])
+                        .await
+                    {
+                        Ok(row) if row.get::<_, bool>(0) => {}
+                        Ok(_) => {
+                            return Err(Failure::Unexpected(format!(
+                                "pg_promote did not finish within {wait_secs} s"
+                            )));
+                        }
+                        // Promoted by someone else meanwhile: fine, confirm below.
+                        Err(e) if e.to_string().contains("recovery is not in progress") => {}
+                        Err(e) => return Err(query_failure("pg_promote", &e)),
+                    }
+                }
+                if read_only {
+                    // Separate statements: ALTER SYSTEM refuses implicit transactions.
+                    for sql in [
+                        "ALTER SYSTEM RESET default_transaction_read_only",
+                        "SELECT pg_reload_conf()",
+                    ] {
+                        c.batch_execute(sql)
+                            .await
+                            .map_err(|e| query_failure("unfence", &e))?;
+                    }
+                }
+                Ok(!in_recovery && !read_only)
+            })
+            .await
+            .map_err(failed)?;
+        self.confirm_writable(member, limit).await?;
+        Ok(Promotion {
+            already_primary: already,
+        })
+    }
+
+    /// Polls fresh sessions until one is out of recovery and not read-only by default.
+    async fn confirm_writable(&self, member: &Member, limit: Duration) -> Result<(), PromoteError> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let client = self
+                .connect(member, "postgres")
+                .await
+                .map_err(|failure| PromoteError::Failed {
+                    member: member.name.clone(),
+                    failure,
+                })?;
+            let (in_recovery, read_only) =
+                writability(&client).await.map_err(|failure| PromoteError::Failed {
+                    member: member.name.clone(),
+                    failure,
+                })?;
+            if !in_recovery && !read_only {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(PromoteError::NotWritable {
+                    member: member.name.clone(),
+                    detail: format!("in_recovery={in_recovery} default_read_only={read_only}"),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Fences `member`: `ALTER SYSTEM SET default_transaction_read_only = on` and a
+    /// reload; once a fresh session shows it in force, every other client session is
+    /// terminated (WAL senders are kept so replicas still receive the last WAL).
+    ///
+    /// Guarantee when `confirmed`: every session that existed before is gone, and every
+    /// session started since begins read-only, so ordinary application writes fail. A
+    /// client that explicitly runs `SET default_transaction_read_only = off` or
+    /// `BEGIN READ WRITE` can still write: PostgreSQL has no server-wide read-only
+    /// switch short of recovery. The hard fence is taking the member out of the writer
+    /// Service, which the controller does first.
+    pub async fn fence(&self, member: &Member) -> Result<Fencing, FenceError> {
+        let limit = self.config.timeouts.operation;
+        let result = self
+            .with_client(member, limit, async |c| {
+                for sql in [
+                    "ALTER SYSTEM SET default_transaction_read_only = on",
+                    "SELECT pg_reload_conf()",
+                ] {
+                    c.batch_execute(sql)
+                        .await
+                        .map_err(|e| query_failure("fence", &e))?;
+                }
+                let deadline = tokio::time::Instant::now() + limit;
+                loop {
+                    let fresh = self.connect(member, "postgres").await?;
+                    if writability(&fresh).await?.1 {
+                        break;
+                    }
+                    if tokio::time::Instant::now() > deadline {
+                        return Err(Failure::Timeout(limit));
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                let row = c
+                    .query_one(
+                        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+                         WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'",
+                        &[],
+                    )
+                    .await
+                    .map_err(|e| query_failure("terminate sessions", &e))?;
+                Ok(row.get::<_, i64>(0) as u64)
+            })
+            .await;
+        match result {
+            Ok(sessions_terminated) => Ok(Fencing {
+                reachable: true,
+                confirmed: true,
+                sessions_terminated,
+                detail: None,
+            }),
+            Err(failure) if failure.is_unreachable() => Ok(Fencing {
+                reachable: false,
+                confirmed: false,
+                sessions_terminated: 0,
+                detail: Some(failure.to_string()),
+            }),
+            Err(failure) => Err(FenceError {
+                member: member.name.clone(),
+                failure,
+            }),
+        }
+    }
+
+    /// Makes replica `replica` stream from `primary`: `primary_conninfo` via ALTER
+    /// SYSTEM (with lifeboat's credentials and `application_name` = the replica's
+    /// name) and a reload, which restarts the WAL receiver. `recovery_target_timeline`
+    /// must be `latest` (the default) to follow the promoted primary's new timeline;
+    /// if it is not, it is set and [`Repointing::restart_required`] is true.
+    pub async fn repoint(&self, replica: &Member, primary: &Member) -> Result<Repointing, RepointError> {
+        let conninfo = primary_conninfo(&self.config, primary, &replica.name);
+        let sql = format!(
+            "ALTER SYSTEM SET primary_conninfo = {}",
+            quote_literal(&conninfo)
+        );
+        let limit = self.config.timeouts.operation;
+        let outcome = self
+            .with_client(replica, limit, async |c| {
+                let (in_recovery, _) = writability(c).await?;
+                if !in_recovery {
+                    return Ok(None);
+                }
+                c.batch_execute(&sql)
+                    .await
+                    .map_err(|e| query_failure("ALTER SYSTEM SET primary_conninfo", &e))?;
+                let target: String = c
+                    .query_one("SELECT current_setting('recovery_target_timeline')", &[])
+                    .await
+                    .map_err(|e| query_failure("recovery_target_timeline", &e))?
+                    .get(0);
+                let restart_required = target != "latest";
+                if restart_required {
+                    c.batch_execute("ALTER SYSTEM SET recovery_target_timeline = 'latest'")
+                        .await
+                        .map_err(|e| query_failure("recovery_target_timeline", &e))?;
+                }
+                c.batch_execute("SELECT pg_reload_conf()")
+                    .await
+                    .map_err(|e| query_failure("pg_reload_conf", &e))?;
+                Ok(Some(Repointing { restart_required }))
+            })
+            .await
+            .map_err(|failure| RepointError::Failed {
+                replica: replica.name.clone(),
+                primary: primary.name.clone(),
+                failure,
+            })?;
+        outcome.ok_or_else(|| RepointError::NotAReplica {
+            replica: replica.name.clone(),
+            detail: "pg_is_in_recovery() is false".into(),
+        })
+    }
+
+    /// Creates database `name` unless it exists. Returns whether it was created.
+    pub async fn create_database(&self, member: &Member, name: &str) -> Result<bool, CreateDatabaseError> {
+        let limit = self.config.timeouts.operation;
+        let sql = format!("CREATE DATABASE {}", quote_ident(name));
+        self.with_client(member, limit, async |c| {
+            let exists = c
+                .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+                .await
+                .map_err(|e| query_failure("pg_database", &e))?
+                .is_some();
+            if !exists {
+                c.batch_execute(&sql).await.map_err(|e| query_failure("CREATE DATABASE", &e))?;
+            }
+            Ok(!exists)
+        })
+        .await
+        .map_err(|failure| CreateDatabaseError {
+            member: member.name.clone(),
+            database: name.to_string(),
+            failure,
+        })
+    }
+}
+
+/// (in recovery, read-only by default) as a session sees it.
+async fn writability(c: &Client) -> Result<(bool, bool), Failure> {
+    let row = c
+        .query_one(
+            "SELECT pg_is_in_recovery(), current_setting('default_transaction_read_only') = 'on'",
+            &[],
+        )
+        .await
+        .map_err(|e| query_failure("writability", &e))?;
+    Ok((row.get(0), row.get(1)))
+}
+
+/// libpq conninfo for a replica's upstream. The password, if any, ends up in the
+/// replica's postgresql.auto.conf, as `pg_basebackup -R` would write it.
+pub(crate) fn primary_conninfo(config: &EngineConfig, primary: &Member, application_name: &str) -> String {
+    let mut parts = vec![
+        format!("host={}", quote_conninfo(&primary.host)),
+        format!("port={}", primary.port),
+        format!("user={}", quote_conninfo(&config.credentials.username)),
+        format!("application_name={}", quote_conninfo(application_name)),
+        format!("sslmode={}", config.tls.mode.as_libpq()),
+    ];
+    if !config.credentials.password.is_empty() {
+        parts.push(format!("password={}", quote_conninfo(&config.credentials.password)));
+    }
+    if let Some(ca) = &config.tls.ca_file {
+        parts.push(format!("sslrootcert={}", quote_conninfo(&ca.display().to_string())));
+    }
+    parts.join(" ")
+}
+
+/// A conninfo value in single quotes with `\` and `'` escaped.
+pub(crate) fn quote_conninfo(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// An SQL string literal (standard_conforming_strings on).
+pub(crate) fn quote_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+/// An SQL identifier in double quotes.
+pub(crate) fn quote_ident(value: &str) -> String {
+    format!("\"{}\"", value.replace('"', "\"\""))
+}
+
+/// Classifies a connection error: bad credentials, or the server is out of reach.
+fn connect_failure(user: &str, e: &tokio_postgres::Error) -> Failure {
+    let code = e.code();
+    if code == Some(&SqlState::INVALID_PASSWORD)
+        || code == Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
+        || e.to_string().contains("password missing")
+    {
+        return Failure::Auth {
+            user: user.to_string(),
+            message: e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_string()),
+        };
+    }
+    match e.as_db_error() {
+        Some(db) => Failure::Connect(format!("{}: {}", db.code().code(), db.message())),
+        None => Failure::Connect(error_chain(e)),
+    }
+}
+
+/// A failed statement; a lost connection reads as unreachable.
+pub(crate) fn query_failure(statement: &str, e: &tokio_postgres::Error) -> Failure {
+    match e.as_db_error() {
+        Some(db) => Failure::Query {
+            statement: statement.to_string(),
+            code: db.code().code().to_string(),
+            message: db.message().to_string(),
+        },
+        None if e.is_closed() => Failure::Connect(format!("connection lost during {statement}")),
+        None => Failure::Connect(error_chain(e)),
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::types::Credentials;
+
+    #[test]
+    fn conninfo_quotes_values() {
+        let config = EngineConfig {
+            credentials: Credentials::new("repl", "p'w\\d"),
+            ..Default::default()
+        };
+        let info = primary_conninfo(&config, &Member::new("a", "10.0.0.1", 5432), "b");
+        assert_eq!(
+            info,
+            "host='10.0.0.1' port=5432 user='repl' application_name='b' sslmode=disable password='p\\'w\\\\d'"
+        );
+        assert_eq!(quote_literal("it's"), "'it''s'");
+        assert_eq!(quote_ident("we\"ird"), "\"we\"\"ird\"");
+    }
+}

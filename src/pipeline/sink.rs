@@ -1,0 +1,172 @@
+//! The blocking half of a backup: dump bytes -> zstd -> (age) -> sha256 -> part buffers,
+//! and the reader that hashes a stored object on its way back.
+
+use std::io::{self, Read, Write};
+use std::sync::mpsc::Receiver;
+
+use age::x25519::Recipient;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::storage::PartSizing;
+
+/// Read size from the dump's stdout.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Cuts the stored byte stream into parts, hashing it on the way. A new part buffer
+/// is taken from `free` (a fixed pool), so memory stays at pool size x part size.
+pub struct PartSink {
+    sizing: PartSizing,
+    part: u32,
+    buf: Vec<u8>,
+    free: Receiver<Vec<u8>>,
+    full: UnboundedSender<Vec<u8>>,
+    hasher: Sha256,
+    size: u64,
+    sent_any: bool,
+}
+
+fn upload_stopped() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "the upload stopped")
+}
+
+impl PartSink {
+    pub fn new(sizing: PartSizing, free: Receiver<Vec<u8>>, full: UnboundedSender<Vec<u8>>) -> Self {
+        PartSink {
+            sizing,
+            part: 1,
+            buf: Vec::with_capacity(sizing.part_size(1)),
+            free,
+            full,
+            hasher: Sha256::new(),
+            size: 0,
+            sent_any: false,
+        }
+    }
+
+    fn send_part(&mut self) -> io::Result<()> {
+        let next = self.free.recv().map_err(|_| upload_stopped())?;
+        let full = std::mem::replace(&mut self.buf, next);
+        self.full.send(full).map_err(|_| upload_stopped())?;
+        self.sent_any = true;
+        self.part += 1;
+        self.buf.clear();
+        let target = self.sizing.part_size(self.part);
+        if self.buf.capacity() < target {
+            self.buf.reserve_exact(target - self.buf.len());
+        }
+        Ok(())
+    }
+
+    /// Sends the last part (S3 needs at least one, even empty). Returns sha256 and size.
+    pub fn finish(mut self) -> io::Result<(String, u64)> {
+        if !self.buf.is_empty() || !self.sent_any {
+            let last = std::mem::take(&mut self.buf);
+            self.full.send(last).map_err(|_| upload_stopped())?;
+        }
+        Ok((hex::encode(self.hasher.finalize()), self.size))
+    }
+}
+
+impl Write for PartSink {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let target = self.sizing.part_size(self.part);
+        let room = target.saturating_sub(self.buf.len());
+        let n = room.min(data.len());
+        self.buf.extend_from_slice(&data[..n]);
+        self.hasher.update(&data[..n]);
+        self.size += n as u64;
+        if self.buf.len() >= target {
+            self.send_part()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn copy_all(input: &mut impl Read, out: &mut impl Write) -> io::Result<u64> {
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut total = 0u64;
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        out.write_all(&buf[..n])?;
+        total += n as u64;
+    }
+}
+
+/// What the blocking half produced.
+pub struct Compressed {
+    pub raw_size: u64,
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// Compresses (and encrypts to `recipients`, if any) all of `input` into `sink`.
+pub fn compress(
+    mut input: impl Read,
+    sink: PartSink,
+    level: i32,
+    recipients: &[Recipient],
+) -> io::Result<Compressed> {
+    let (raw_size, sink) = if recipients.is_empty() {
+        let mut zstd = zstd::Encoder::new(sink, level)?;
+        zstd.include_checksum(true)?;
+        let raw = copy_all(&mut input, &mut zstd)?;
+        (raw, zstd.finish()?)
+    } else {
+        let encryptor =
+            age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+                .map_err(|e| io::Error::other(format!("age: {e}")))?;
+        let age = encryptor.wrap_output(sink)?;
+        let mut zstd = zstd::Encoder::new(age, level)?;
+        zstd.include_checksum(true)?;
+        let raw = copy_all(&mut input, &mut zstd)?;
+        (raw, zstd.finish()?.finish()?)
+    };
+    let (sha256, size) = sink.finish()?;
+    Ok(Compressed {
+        raw_size,
+        sha256,
+        size,
+    })
+}
+
+/// Hashes and counts every byte read through it.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            size: 0,
+        }
+    }
+
+    /// Reads what is left, then returns hex sha256 and size of everything read.
+    pub fn finish(mut self) -> io::Result<(String, u64)> {
+        io::copy(&mut self, &mut io::sink())?;
+        Ok((hex::encode(self.hasher.finalize()), self.size))
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+}
