@@ -3,11 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use lifeboat::engine::mysql::gtid_from_dump_header;
+use lifeboat::engine::mysql::gtid_from_dump;
 use lifeboat::engine::position::compare;
 use lifeboat::engine::{
-    Comparison, Credentials, EngineConfig, Failure, Member, MysqlEngine, Position, Probe, Role,
-    Timeouts,
+    Comparison, Credentials, EngineConfig, Failure, Member, MysqlEngine, Position, Probe, Role, Timeouts,
 };
 use lifeboat_testkit::mariadb::{self, MariaCluster, MariaOptions, MariaServer, shop};
 use lifeboat_testkit::pg::server::wait_until;
@@ -45,12 +44,7 @@ async fn cluster(replicas: usize) -> MariaCluster {
     cluster
 }
 
-async fn probe_until(
-    engine: &MysqlEngine,
-    m: &Member,
-    what: &str,
-    cond: impl Fn(&Probe) -> bool,
-) -> Probe {
+async fn probe_until(engine: &MysqlEngine, m: &Member, what: &str, cond: impl Fn(&Probe) -> bool) -> Probe {
     wait_until(what, WAIT, || async {
         let p = engine.probe(m).await?;
         Ok(cond(&p).then_some(p))
@@ -93,10 +87,7 @@ async fn lag_grows_while_sql_thread_is_stopped_and_returns_to_zero() {
 
     c.replicas[0].execute("STOP SLAVE SQL_THREAD").await.unwrap();
     insert_orders(&c.primary, 5).await;
-    let lagging = probe_until(&e, &replica, "5 transactions behind", |r| {
-        r.lag_transactions == Some(5)
-    })
-    .await;
+    let lagging = probe_until(&e, &replica, "5 transactions behind", |r| r.lag_transactions == Some(5)).await;
     insert_orders(&c.primary, 5).await;
     let more = probe_until(&e, &replica, "10 transactions behind", |r| {
         r.lag_transactions == Some(10)
@@ -135,7 +126,10 @@ async fn kill9_is_unreachable_and_replica_loses_upstream() {
     c.primary.kill9().await.unwrap();
     let started = Instant::now();
     let err = e.probe(&primary).await.unwrap_err();
-    println!("mariadb probe of killed primary failed after {:?}: {err}", started.elapsed());
+    println!(
+        "mariadb probe of killed primary failed after {:?}: {err}",
+        started.elapsed()
+    );
     assert!(err.failure.is_unreachable(), "{err}");
 
     let lost = probe_until(&e, &replica, "upstream lost", |p| {
@@ -249,10 +243,7 @@ async fn fence_refuses_later_writes_and_ends_sessions() {
     assert!(fenced.sessions_terminated >= 1);
     assert!(old_session.query_drop("SELECT 1").await.is_err());
     let err = app_insert(&c.primary, "after fence").await.unwrap_err();
-    assert!(
-        matches!(&err, mysql_async::Error::Server(s) if s.code == 1290),
-        "{err}"
-    );
+    assert!(matches!(&err, mysql_async::Error::Server(s) if s.code == 1290), "{err}");
     assert!(e.probe(&primary).await.unwrap().read_only);
 }
 
@@ -270,8 +261,8 @@ async fn shop_dump_restores_with_same_counts_and_checksums() {
     let mut dump = e.dump(&src, "shop").await.unwrap();
     let out = dump.command.output().await.unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let head = String::from_utf8_lossy(&out.stdout[..out.stdout.len().min(8192)]);
-    let gtid = gtid_from_dump_header(&head).expect("dump header records the GTID");
+    let tail = String::from_utf8_lossy(&out.stdout[out.stdout.len().saturating_sub(4096)..]);
+    let gtid = gtid_from_dump(&tail).unwrap_or_else(|| panic!("the dump's last 4 KiB record the GTID:\n{tail}"));
     let Position::Mysql(pos) = before_dump.position else {
         panic!()
     };
@@ -298,9 +289,7 @@ async fn shop_dump_restores_with_same_counts_and_checksums() {
     );
 
     let before = shop::table_sums(&source.primary, "shop").await.unwrap();
-    let after = shop::table_sums(&target.primary, "shop_restored")
-        .await
-        .unwrap();
+    let after = shop::table_sums(&target.primary, "shop_restored").await.unwrap();
     assert_eq!(before.len(), 4);
     assert_eq!(before, after);
 }

@@ -4,10 +4,7 @@
 use std::time::{Duration, Instant};
 
 use lifeboat::engine::position::compare;
-use lifeboat::engine::{
-    Comparison, Credentials, EngineConfig, Failure, Member, PostgresEngine, Probe, Role,
-    Timeouts,
-};
+use lifeboat::engine::{Comparison, Credentials, EngineConfig, Failure, Member, PostgresEngine, Probe, Role, Timeouts};
 use lifeboat_testkit::pg::server::wait_until;
 use lifeboat_testkit::pg::{self, PgCluster, PgOptions, PgServer, shop};
 
@@ -44,12 +41,7 @@ async fn cluster(replicas: usize) -> PgCluster {
     cluster
 }
 
-async fn probe_until(
-    engine: &PostgresEngine,
-    m: &Member,
-    what: &str,
-    cond: impl Fn(&Probe) -> bool,
-) -> Probe {
+async fn probe_until(engine: &PostgresEngine, m: &Member, what: &str, cond: impl Fn(&Probe) -> bool) -> Probe {
     wait_until(what, WAIT, || async {
         let p = engine.probe(m).await?;
         Ok(cond(&p).then_some(p))
@@ -86,10 +78,7 @@ async fn lag_grows_while_replay_is_paused_and_returns_to_zero() {
     assert!(!p.read_only);
     assert_eq!(compare(&p.position, &caught_up.position), Comparison::Equal);
 
-    c.replicas[0]
-        .execute("SELECT pg_wal_replay_pause()")
-        .await
-        .unwrap();
+    c.replicas[0].execute("SELECT pg_wal_replay_pause()").await.unwrap();
     probe_until(&e, &replica, "replay paused", |p| {
         p.upstream.as_ref().is_some_and(|u| !u.applying)
     })
@@ -110,16 +99,10 @@ async fn lag_grows_while_replay_is_paused_and_returns_to_zero() {
     assert_eq!(compare(&caught_up.position, &primary_now.position), Comparison::Behind);
     assert_eq!(compare(&more.position, &caught_up.position), Comparison::Ahead);
 
-    c.replicas[0]
-        .execute("SELECT pg_wal_replay_resume()")
-        .await
-        .unwrap();
+    c.replicas[0].execute("SELECT pg_wal_replay_resume()").await.unwrap();
     let resumed = probe_until(&e, &replica, "lag back to 0", |p| p.lag_bytes == Some(0)).await;
     assert_eq!(resumed.lag_seconds, Some(0.0));
-    let n: i64 = c.replicas[0]
-        .query_one("SELECT count(*) FROM orders")
-        .await
-        .unwrap();
+    let n: i64 = c.replicas[0].query_one("SELECT count(*) FROM orders").await.unwrap();
     assert_eq!(n, 80);
 }
 
@@ -137,7 +120,10 @@ async fn abrupt_stop_is_unreachable_and_replica_loses_upstream() {
     c.primary.stop_immediate().await.unwrap();
     let started = Instant::now();
     let err = e.probe(&primary).await.unwrap_err();
-    println!("pg probe of stopped primary failed after {:?}: {err}", started.elapsed());
+    println!(
+        "pg probe of stopped primary failed after {:?}: {err}",
+        started.elapsed()
+    );
     assert!(err.failure.is_unreachable(), "{err}");
     assert_eq!(err.member, "primary");
 
@@ -322,19 +308,13 @@ async fn unreachable_members_fail_within_the_timeout() {
     });
     // Nothing listening: refused at once.
     let empty = lifeboat_testkit::net::allocate(pg::PORT).unwrap();
-    let err = e
-        .probe(&Member::new("gone", empty.host(), pg::PORT))
-        .await
-        .unwrap_err();
+    let err = e.probe(&Member::new("gone", empty.host(), pg::PORT)).await.unwrap_err();
     assert!(matches!(err.failure, Failure::Connect(_)), "{err}");
     // A listener that never answers (a hung server): the connect timeout fires.
     let hung = lifeboat_testkit::net::allocate(pg::PORT).unwrap();
     let _listener = std::net::TcpListener::bind(hung.socket_addr(pg::PORT)).unwrap();
     let started = Instant::now();
-    let err = e
-        .probe(&Member::new("hung", hung.host(), pg::PORT))
-        .await
-        .unwrap_err();
+    let err = e.probe(&Member::new("hung", hung.host(), pg::PORT)).await.unwrap_err();
     println!("pg hung member failed after {:?}: {err}", started.elapsed());
     assert_eq!(err.failure, Failure::Timeout(timeouts.connect));
     let fence = e.fence(&Member::new("hung", hung.host(), pg::PORT)).await.unwrap();

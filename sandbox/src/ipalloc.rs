@@ -89,3 +89,23 @@ impl IpAllocator {
         (FIRST..FIRST + SIZE).contains(&n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_is_held_by_one_allocator_until_released() {
+        // flock conflicts between separate open files even within one process,
+        // so two allocators here behave like two sandbox processes.
+        let (a, b) = (IpAllocator::default(), IpAllocator::default());
+        let ip = a.allocate().expect("allocate");
+        assert!(IpAllocator::in_range(ip));
+        assert!(a.claim(ip).is_err(), "already allocated here");
+        assert!(b.claim(ip).is_err(), "held by the other allocator");
+        let other = b.allocate().expect("allocate");
+        assert_ne!(ip, other);
+        a.release(ip);
+        b.claim(ip).expect("free after release");
+    }
+}

@@ -92,96 +92,148 @@ fn drop_finalizer(store: &mut Store, key: &Key, name: &str) {
     });
 }
 
-/// One pass; returns whether anything changed.
-fn pass(store: &mut Store, ips: &IpAllocator) -> bool {
-    let rv_before = store.rv;
-    let snapshot: Vec<(Key, Value)> = store.objects.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    let by_uid: HashMap<&str, (&Key, &Value)> = snapshot.iter().map(|(k, v)| (meta::uid(v), (k, v))).collect();
+/// What an owner's state means for its dependents.
+struct OwnerState {
+    deleting: bool,
+    orphan: bool,
+    foreground: bool,
+}
 
-    for (key, obj) in &snapshot {
-        if meta::is_deleting(obj) && done(key, obj) {
-            remove(store, ips, key);
-        }
-    }
-    // Namespaces and CRDs being deleted: delete their contents, then release them.
-    for (key, obj) in snapshot.iter().filter(|(_, o)| meta::is_deleting(o)) {
-        let contents: Vec<Key> = if is_namespace(key) {
-            snapshot
-                .iter()
-                .filter(|(k, _)| k.namespace == key.name)
-                .map(|(k, _)| k.clone())
-                .collect()
-        } else if is_crd(key) {
-            let group = obj["spec"]["group"].as_str().unwrap_or("");
-            let plural = obj["spec"]["names"]["plural"].as_str().unwrap_or("");
-            snapshot
-                .iter()
-                .filter(|(k, _)| k.group == group && k.resource == plural)
-                .map(|(k, _)| k.clone())
-                .collect()
-        } else {
-            continue;
-        };
+/// Deleting namespaces and CRDs: delete their contents, then release them.
+fn empty_containers(store: &mut Store, ips: &IpAllocator) {
+    let containers: Vec<(Key, Option<(String, String)>)> = store
+        .objects
+        .iter()
+        .filter(|(k, o)| meta::is_deleting(o) && (is_namespace(k) || is_crd(k)))
+        .map(|(k, o)| {
+            let crd = is_crd(k).then(|| {
+                let group = o["spec"]["group"].as_str().unwrap_or("").to_string();
+                (group, o["spec"]["names"]["plural"].as_str().unwrap_or("").to_string())
+            });
+            (k.clone(), crd)
+        })
+        .collect();
+    for (key, crd) in containers {
+        let contents: Vec<Key> = store
+            .objects
+            .keys()
+            .filter(|k| match &crd {
+                None => k.namespace == key.name,
+                Some((group, plural)) => &k.group == group && &k.resource == plural,
+            })
+            .cloned()
+            .collect();
         for k in &contents {
             delete(store, ips, k, None);
         }
         if contents.is_empty() {
-            if is_namespace(key) {
-                update(store, key, |o| o["spec"]["finalizers"] = json!([]));
+            if crd.is_none() {
+                update(store, &key, |o| o["spec"]["finalizers"] = json!([]));
             } else {
-                drop_finalizer(store, key, CRD_CLEANUP_FINALIZER);
+                drop_finalizer(store, &key, CRD_CLEANUP_FINALIZER);
             }
         }
     }
-    // Owner references.
-    let mut has_dependents: HashSet<&str> = HashSet::new();
-    for (key, obj) in &snapshot {
-        let Some(refs) = obj["metadata"]["ownerReferences"].as_array() else {
-            continue;
-        };
-        let owners: Vec<&str> = refs.iter().filter_map(|r| r["uid"].as_str()).collect();
-        if owners.is_empty() {
-            continue;
-        }
-        let live: Vec<&Value> = owners.iter().filter_map(|u| by_uid.get(u).map(|(_, o)| *o)).collect();
+}
+
+/// Owner references: background collection, orphaning, foreground deletion.
+fn collect_garbage(store: &mut Store, ips: &IpAllocator) {
+    let dependents: Vec<(Key, Vec<String>)> = store
+        .objects
+        .iter()
+        .filter_map(|(k, o)| {
+            let refs = o["metadata"]["ownerReferences"].as_array()?;
+            let uids: Vec<String> = refs
+                .iter()
+                .filter_map(|r| r["uid"].as_str().map(String::from))
+                .collect();
+            (!uids.is_empty()).then(|| (k.clone(), uids))
+        })
+        .collect();
+    let wanted: HashSet<&str> = dependents
+        .iter()
+        .flat_map(|(_, u)| u.iter().map(String::as_str))
+        .collect();
+    let owners: HashMap<String, OwnerState> = store
+        .objects
+        .values()
+        .filter(|o| wanted.contains(meta::uid(o)))
+        .map(|o| {
+            let fs = meta::finalizers(o);
+            let state = OwnerState {
+                deleting: meta::is_deleting(o),
+                orphan: fs.iter().any(|f| f == ORPHAN),
+                foreground: fs.iter().any(|f| f == FOREGROUND),
+            };
+            (meta::uid(o).to_string(), state)
+        })
+        .collect();
+    let mut waiting_owners: HashSet<String> = HashSet::new();
+    for (key, uids) in &dependents {
+        let live: Vec<(&String, &OwnerState)> = uids.iter().filter_map(|u| owners.get(u).map(|s| (u, s))).collect();
         if live.is_empty() {
             delete(store, ips, key, None);
             continue;
         }
-        for owner in &live {
-            if !meta::is_deleting(owner) {
-                continue;
-            }
-            let ofs = meta::finalizers(owner);
-            if ofs.iter().any(|f| f == ORPHAN) {
-                let uid = meta::uid(owner).to_string();
+        for (uid, owner) in live.into_iter().filter(|(_, s)| s.deleting) {
+            if owner.orphan {
                 update(store, key, |o| {
                     if let Some(rs) = o["metadata"]["ownerReferences"].as_array_mut() {
                         rs.retain(|r| r["uid"] != uid.as_str());
                     }
                 });
-            } else if ofs.iter().any(|f| f == FOREGROUND) {
-                has_dependents.insert(meta::uid(owner));
+            } else if owner.foreground {
+                waiting_owners.insert(uid.clone());
                 delete(store, ips, key, Some(FOREGROUND));
             }
         }
     }
-    for (key, obj) in snapshot.iter().filter(|(_, o)| meta::is_deleting(o)) {
-        let fs = meta::finalizers(obj);
-        if fs.iter().any(|f| f == ORPHAN) {
-            drop_finalizer(store, key, ORPHAN);
-        }
-        if fs.iter().any(|f| f == FOREGROUND) && !has_dependents.contains(meta::uid(obj)) {
-            drop_finalizer(store, key, FOREGROUND);
-        }
+    let release: Vec<(Key, &'static str)> = store
+        .objects
+        .iter()
+        .filter(|(_, o)| meta::is_deleting(o))
+        .flat_map(|(k, o)| {
+            let fs = meta::finalizers(o);
+            let mut out = vec![];
+            if fs.iter().any(|f| f == ORPHAN) {
+                out.push((k.clone(), ORPHAN));
+            }
+            if fs.iter().any(|f| f == FOREGROUND) && !waiting_owners.contains(meta::uid(o)) {
+                out.push((k.clone(), FOREGROUND));
+            }
+            out
+        })
+        .collect();
+    for (key, finalizer) in release {
+        drop_finalizer(store, &key, finalizer);
     }
+}
+
+/// One pass; returns whether anything changed.
+fn pass(store: &mut Store, ips: &IpAllocator) -> bool {
+    let rv_before = store.rv;
+    let finished: Vec<Key> = store
+        .objects
+        .iter()
+        .filter(|(k, o)| meta::is_deleting(o) && done(k, o))
+        .map(|(k, _)| k.clone())
+        .collect();
+    for key in &finished {
+        remove(store, ips, key);
+    }
+    empty_containers(store, ips);
+    collect_garbage(store, ips);
     store.rv != rv_before
 }
 
 /// Run passes until nothing changes.
 pub fn settle(store: &mut Store, ips: &IpAllocator) {
+    if !store.lifecycle_pending {
+        return;
+    }
     for _ in 0..64 {
         if !pass(store, ips) {
+            store.lifecycle_pending = false;
             return;
         }
     }

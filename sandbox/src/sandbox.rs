@@ -146,6 +146,11 @@ impl Sandbox {
         })
     }
 
+    /// A sandbox on a free port with a temporary directory.
+    pub async fn start_default() -> Result<Sandbox, StartError> {
+        Sandbox::start(SandboxOptions::default()).await
+    }
+
     pub fn kubeconfig_path(&self) -> &Path {
         &self.kubeconfig
     }

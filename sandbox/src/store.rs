@@ -72,6 +72,9 @@ pub struct Store {
     pub history_start: u64,
     pub tx: broadcast::Sender<Arc<Event>>,
     resources: Vec<ResourceInfo>,
+    /// A write since the last lifecycle pass may matter to it (a deletion, an
+    /// object with owners, a removal): lets ordinary writes skip the full scan.
+    pub lifecycle_pending: bool,
 }
 
 impl Store {
@@ -84,6 +87,7 @@ impl Store {
             history_start: rv,
             tx,
             resources: vec![],
+            lifecycle_pending: true,
         };
         s.refresh_resources();
         s
@@ -137,6 +141,9 @@ impl Store {
     pub fn put(&mut self, key: Key, mut obj: Value, etype: EventType, old: Option<Value>) -> Value {
         let rv = self.next_rv();
         obj["metadata"]["resourceVersion"] = json!(rv.to_string());
+        if crate::meta::is_deleting(&obj) || obj["metadata"]["ownerReferences"].is_array() {
+            self.lifecycle_pending = true;
+        }
         self.objects.insert(key.clone(), obj.clone());
         if key.resource == "customresourcedefinitions" && key.group == "apiextensions.k8s.io" {
             self.refresh_resources();
@@ -154,6 +161,7 @@ impl Store {
     /// Remove the object; the DELETED event carries a new resourceVersion.
     pub fn remove(&mut self, key: &Key) -> Option<Value> {
         let mut obj = self.objects.remove(key)?;
+        self.lifecycle_pending = true;
         let rv = self.next_rv();
         obj["metadata"]["resourceVersion"] = json!(rv.to_string());
         if key.resource == "customresourcedefinitions" && key.group == "apiextensions.k8s.io" {

@@ -385,6 +385,54 @@ async fn deletion_honours_finalizers_owner_references_and_namespaces() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn metadata_only_reads_and_server_side_apply_through_kube_rs() {
+    let sandbox = start_default().await.expect("start");
+    let api: Api<ConfigMap> = Api::namespaced(sandbox.client().await, "default");
+    let pp = PatchParams::apply("lifeboat-test");
+    let applied = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa", "labels": {"a": "1"}}, "data": {"x": "1", "y": "2"}});
+    api.patch("ssa", &pp, &Patch::Apply(&applied))
+        .await
+        .expect("create on apply");
+    // Re-applying without y removes the field this manager owned.
+    let applied = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa", "labels": {"a": "1"}}, "data": {"x": "3"}});
+    let got = api
+        .patch("ssa", &pp, &Patch::Apply(&applied))
+        .await
+        .expect("apply again");
+    assert_eq!(got.data, Some([("x".to_string(), "3".to_string())].into()));
+    let managers: Vec<String> = got
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert_eq!(managers, ["lifeboat-test"]);
+
+    let list = api.list_metadata(&ListParams::default()).await.expect("list metadata");
+    assert_eq!(
+        list.items
+            .iter()
+            .filter_map(|o| o.metadata.name.clone())
+            .collect::<Vec<_>>(),
+        ["ssa"]
+    );
+    let (code, _, body) = raw_http(
+        &sandbox.url(),
+        "GET",
+        "/api/v1/namespaces/default/configmaps/ssa",
+        "application/json",
+        "",
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert!(body.contains("\"data\""), "{body}");
+    let one = api.get_metadata("ssa").await.expect("get metadata");
+    assert_eq!(one.metadata.labels, Some([("a".to_string(), "1".to_string())].into()));
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn injected_failures_hit_the_next_matching_requests_only() {
     let sandbox = start_default().await.expect("start");
     let api: Api<ConfigMap> = Api::namespaced(sandbox.client().await, "default");

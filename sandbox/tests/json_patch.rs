@@ -52,9 +52,42 @@ fn json_patch_applies_and_reports_failures() {
     let failed = json_patch(&mut d, &json!([{"op": "test", "path": "/spec/replicas", "value": 1}])).unwrap_err();
     assert_eq!(failed.code(), 422);
     assert_eq!(d["spec"]["replicas"], 5, "a failed patch leaves the object alone");
+    assert_eq!(
+        failed.to_string(),
+        "jsonpatch test operation 0 does not apply: value did not match at \"/spec/replicas\""
+    );
     let malformed = json_patch(&mut d, &json!({"op": "add"})).unwrap_err();
     assert!(matches!(malformed, PatchError::MalformedJsonPatch(_)));
     assert_eq!(malformed.code(), 400);
+}
+
+#[test]
+fn json_patch_is_atomic_and_tests_null_like_kube() {
+    let mut d = deployment();
+    let before = d.clone();
+    let e = json_patch(
+        &mut d,
+        &json!([{"op": "replace", "path": "/spec/replicas", "value": 9},
+        {"op": "remove", "path": "/spec/missing"}]),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("remove operation 1"), "{e}");
+    assert_eq!(d, before, "nothing applied when one operation fails");
+    // kube-rs's finalizer helper: test a missing finalizers list against null, then add it.
+    json_patch(
+        &mut d,
+        &json!([{"op": "test", "path": "/metadata/absent", "value": null},
+        {"op": "add", "path": "/metadata/absent", "value": ["f"]}]),
+    )
+    .unwrap();
+    assert_eq!(d["metadata"]["absent"], json!(["f"]));
+    assert!(
+        json_patch(
+            &mut d,
+            &json!([{"op": "test", "path": "/metadata/absent", "value": null}])
+        )
+        .is_err()
+    );
 }
 
 #[test]
@@ -153,7 +186,11 @@ fn smp_null_deletes_and_annotations_merge() {
 fn smp_primitive_set_lists_and_their_directives() {
     let mut d = deployment();
     smp(&mut d, json!({"metadata": {"finalizers": ["b", "a"]}}));
-    assert_eq!(d["metadata"]["finalizers"], json!(["a", "b"]));
+    assert_eq!(
+        d["metadata"]["finalizers"],
+        json!(["b", "a"]),
+        "patch order wins, as in kube"
+    );
     smp(
         &mut d,
         json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["a"]}}),
@@ -237,4 +274,39 @@ fn custom_groups_do_not_support_strategic_merge() {
     assert!(supports_strategic_merge("rbac.authorization.k8s.io"));
     assert!(!supports_strategic_merge("lifeboat.dev"));
     assert!(!supports_strategic_merge("monitoring.coreos.com"));
+}
+
+#[test]
+fn smp_orders_lists_like_kube() {
+    // kube's normalizeElementOrder: patch items in patch order, server-only
+    // items slotted in by their server position; a brand-new item has no
+    // server position and goes before the remaining server-only items.
+    let env = |d: &Value| -> Vec<String> {
+        d["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut d = deployment();
+    smp(
+        &mut d,
+        json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "env": [{"name": "C"}]}]}}}}),
+    );
+    assert_eq!(env(&d), ["C", "A", "B"]);
+    let mut d = deployment();
+    smp(
+        &mut d,
+        json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "env": [{"name": "B", "value": "x"}, {"name": "C"}]}]}}}}),
+    );
+    assert_eq!(env(&d), ["A", "B", "C"]);
+    // kubectl apply sends $setElementOrder with the full desired order.
+    let mut d = deployment();
+    smp(
+        &mut d,
+        json!({"spec": {"template": {"spec": {"containers": [{"name": "app",
+        "$setElementOrder/env": [{"name": "A"}, {"name": "C"}, {"name": "B"}], "env": [{"name": "C"}]}]}}}}),
+    );
+    assert_eq!(env(&d), ["A", "C", "B"]);
 }

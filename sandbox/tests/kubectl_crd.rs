@@ -28,6 +28,35 @@ async fn kubectl_drives_a_custom_resource_through_its_life() {
     let out = cli.kubectl(&["apply", "--server-side", "-f", &path("widget.yaml")]);
     assert!(out.contains("widget.example.com/gizmo serverside-applied"), "{out}");
 
+    // Another field manager changing a field kubectl owns conflicts unless forced.
+    let other = fixture("widget.yaml");
+    let changed = std::fs::read_to_string(&other)
+        .expect("fixture")
+        .replace("replicas: 3", "replicas: 2");
+    let changed_path = sandbox.dir().join("widget-changed.yaml");
+    std::fs::write(&changed_path, changed).expect("write");
+    let changed_path = changed_path.to_string_lossy().into_owned();
+    let err = cli.fails(
+        "kubectl",
+        &["apply", "--server-side", "--field-manager=other", "-f", &changed_path],
+    );
+    assert!(err.contains("conflict") && err.contains(".spec.replicas"), "{err}");
+    cli.kubectl(&[
+        "apply",
+        "--server-side",
+        "--field-manager=other",
+        "--force-conflicts",
+        "-f",
+        &changed_path,
+    ]);
+    cli.kubectl(&[
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-f",
+        &path("widget.yaml"),
+    ]);
+
     // Printer columns come from the CRD (Size, Replicas, Phase) through the Table API.
     let table = cli.kubectl(&["get", "widgets"]);
     let header: Vec<&str> = table.lines().next().unwrap_or("").split_whitespace().collect();
@@ -38,9 +67,18 @@ async fn kubectl_drives_a_custom_resource_through_its_life() {
     let yaml = cli.kubectl(&["get", "widget", "gizmo", "-o", "yaml", "--show-managed-fields"]);
     let obj: serde_json::Value = serde_yaml::from_str(&yaml).expect("kubectl -o yaml is YAML");
     assert_eq!(obj["spec"]["colour"], "blue");
-    assert_eq!(obj["metadata"]["generation"], 1);
+    assert_eq!(
+        obj["metadata"]["generation"], 3,
+        "two spec changes by the apply conflict dance"
+    );
     assert!(obj["metadata"]["uid"].as_str().is_some_and(|u| !u.is_empty()));
-    assert!(obj["metadata"]["managedFields"][0]["manager"] == "kubectl", "{yaml}");
+    let managers = obj["metadata"]["managedFields"].as_array().cloned().unwrap_or_default();
+    assert!(
+        managers
+            .iter()
+            .any(|m| m["manager"] == "kubectl" && m["operation"] == "Apply"),
+        "{yaml}"
+    );
 
     // Spec patch bumps generation; status patch through /status does not, and only changes status.
     cli.kubectl(&[
@@ -69,7 +107,7 @@ async fn kubectl_drives_a_custom_resource_through_its_life() {
         "-o",
         "jsonpath={.metadata.generation} {.spec.replicas} {.status.phase}",
     ]);
-    assert_eq!(got, "2 4 Ready");
+    assert_eq!(got, "4 4 Ready");
     // A status write through the main resource is ignored.
     cli.kubectl(&[
         "patch",
@@ -156,7 +194,10 @@ async fn kubectl_drives_a_custom_resource_through_its_life() {
     cli.kubectl(&["delete", "crd", "widgets.example.com"]);
     let err = cli.fails("kubectl", &["get", "widgets"]);
     // kubectl either knows from fresh discovery or gets the 404 of the removed endpoint.
-    assert!(err.contains("doesn't have a resource type \"widgets\"") || err.contains("NotFound"), "{err}");
+    assert!(
+        err.contains("doesn't have a resource type \"widgets\"") || err.contains("NotFound"),
+        "{err}"
+    );
     let discovery = cli.kubectl(&["api-resources", "--api-group=example.com", "-o", "name"]);
     assert!(discovery.trim().is_empty(), "{discovery}");
     sandbox.shutdown().await;

@@ -275,6 +275,9 @@ pub struct RecoveryPlanStatus {
     /// The newest completed backup.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_backup: Option<LastBackup>,
+    /// The schedule slot of the newest scheduled Backup lifeboat created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_schedule_time: Option<chrono::DateTime<chrono::Utc>>,
     /// Worst current data-loss exposure in seconds: the larger of `rpo.primaryLossSeconds` and `rpo.clusterLossSeconds`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub achieved_rpo_seconds: Option<f64>,

@@ -7,6 +7,7 @@ use kube::Client;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
 use super::metrics::Metrics;
+use super::plan::runtime::PlanRuntimes;
 
 /// Shared by all reconciles of all controllers.
 #[derive(Clone)]
@@ -17,6 +18,8 @@ pub struct Context {
     pub recorder: Arc<Recorder>,
     /// Exported metrics.
     pub metrics: Metrics,
+    /// What the plan controller remembers between rounds.
+    pub plans: PlanRuntimes,
 }
 
 impl Context {
@@ -24,7 +27,7 @@ impl Context {
     pub fn new(client: Client, metrics: Metrics, instance: Option<String>) -> Context {
         let reporter = Reporter { controller: "lifeboat".into(), instance };
         let recorder = Arc::new(Recorder::new(client.clone(), reporter));
-        Context { client, recorder, metrics }
+        Context { client, recorder, metrics, plans: PlanRuntimes::default() }
     }
 
     /// Publishes an event; a failure to record it is logged, never fatal.

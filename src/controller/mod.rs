@@ -8,6 +8,7 @@ pub mod leader;
 pub mod metrics;
 pub mod members;
 pub mod permissions;
+pub mod plan;
 pub mod runner;
 pub mod secrets;
 pub mod status;

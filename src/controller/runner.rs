@@ -14,7 +14,8 @@ use super::backup_store::{self, ReconcileStoreError};
 use super::context::Context;
 use super::leader::{self, LeaseSettings};
 use super::metrics::{ControllerLabels, FailureLabels, Metrics};
-use crate::api::BackupStore;
+use super::plan::{self, ReconcilePlanError};
+use crate::api::{BackupStore, RecoveryPlan};
 
 /// Operator settings.
 #[derive(Clone, Debug)]
@@ -50,8 +51,7 @@ fn record(metrics: &Metrics, controller: &str, started: Instant, failure: Option
 async fn reconcile_store(store: Arc<BackupStore>, ctx: Arc<Context>) -> Result<Action, ReconcileStoreError> {
     let started = Instant::now();
     let span = tracing::info_span!("reconcile", controller = "backupstore", namespace = ?store.metadata.namespace, name = ?store.metadata.name);
-    let _enter = span.enter();
-    let result = backup_store::reconcile(store, ctx.clone()).await;
+    let result = tracing::Instrument::instrument(backup_store::reconcile(store, ctx.clone()), span).await;
     record(&ctx.metrics, "backupstore", started, result.as_ref().err().map(|e| e.category()));
     result
 }
@@ -61,17 +61,43 @@ fn store_error_policy(_store: Arc<BackupStore>, err: &ReconcileStoreError, _ctx:
     Action::requeue(Duration::from_secs(15))
 }
 
+async fn reconcile_plan(rp: Arc<RecoveryPlan>, ctx: Arc<Context>) -> Result<Action, ReconcilePlanError> {
+    let started = Instant::now();
+    let span = tracing::info_span!("reconcile", controller = "recoveryplan", namespace = ?rp.metadata.namespace, name = ?rp.metadata.name);
+    let result = tracing::Instrument::instrument(plan::reconcile(rp, ctx.clone()), span).await;
+    record(&ctx.metrics, "recoveryplan", started, result.as_ref().err().map(|e| e.category()));
+    result
+}
+
+fn plan_error_policy(_rp: Arc<RecoveryPlan>, err: &ReconcilePlanError, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(error = %err, reason = err.category(), "RecoveryPlan reconcile failed");
+    Action::requeue(Duration::from_secs(2))
+}
+
 /// Runs every controller until `stop` resolves.
 async fn run_controllers(ctx: Arc<Context>, config: &OperatorConfig, stop: impl Future<Output = ()> + Send + Sync + 'static) {
     let ns = config.watch_namespace.as_deref();
-    let stores: Api<BackupStore> = scoped(&ctx.client, ns);
     let controller_config = controller::Config::default().concurrency(config.concurrency);
-    Controller::new(stores, watcher::Config::default())
-        .with_config(controller_config)
-        .graceful_shutdown_on(stop)
+    // One stop signal shared by every controller.
+    let (tx, rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let stores = Controller::new(scoped::<BackupStore>(&ctx.client, ns), watcher::Config::default())
+        .with_config(controller_config.clone())
+        .graceful_shutdown_on(stopped(rx.clone()))
         .run(reconcile_store, store_error_policy, ctx.clone())
-        .for_each(|_| futures::future::ready(()))
-        .await;
+        .for_each(|_| futures::future::ready(()));
+    let plans = Controller::new(scoped::<RecoveryPlan>(&ctx.client, ns), watcher::Config::default())
+        .with_config(controller_config)
+        .graceful_shutdown_on(stopped(rx.clone()))
+        .run(reconcile_plan, plan_error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()));
+    let signal = async move {
+        stop.await;
+        let _ = tx.send(true);
+    };
+    tokio::join!(stores, plans, signal);
 }
 
 /// Leads or waits, until `shutdown` flips to true. `ready` is set while the API is reachable.

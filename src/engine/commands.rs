@@ -28,8 +28,8 @@ pub struct DumpCommand {
     /// Spawn this (stdout piped); keep `self` alive until it exits.
     pub command: Command,
     /// The consistent position the dump represents when known before it runs
-    /// (PostgreSQL). MariaDB writes it into the dump header instead: read it with
-    /// [`super::mysql::gtid_from_dump_header`].
+    /// (PostgreSQL). MariaDB writes it into the dump itself (near its end): read it with
+    /// [`super::mysql::gtid_from_dump`].
     pub position: Option<Position>,
     pub(crate) keep: KeepAlive,
 }

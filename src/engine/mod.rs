@@ -20,20 +20,19 @@ mod mysql_dump;
 mod mysql_sql;
 pub mod position;
 pub mod postgres;
+mod pg_tls;
 mod postgres_dump;
 mod postgres_probe;
 pub mod types;
 
 pub use commands::{DumpCommand, RestoreCommand, file_mode};
-pub use error::{
-    CreateDatabaseError, DumpError, Failure, FenceError, ProbeError, PromoteError, RepointError,
-};
+pub use error::{CreateDatabaseError, DumpError, Failure, FenceError, ProbeError, PromoteError, RepointError};
 pub use mysql::MysqlEngine;
 pub use position::{Comparison, GtidSet, Lsn, MysqlPosition, PgPosition, Position};
 pub use postgres::PostgresEngine;
 pub use types::{
-    Credentials, EngineConfig, Fencing, Member, Probe, Promotion, Repointing, Role, SslMode,
-    Timeouts, TlsOptions, Upstream,
+    Credentials, EngineConfig, Fencing, Member, Probe, Promotion, Repointing, Role, SslMode, Timeouts, TlsOptions,
+    Upstream,
 };
 
 use std::future::Future;
@@ -53,10 +52,7 @@ pub trait Engine: Send + Sync {
     fn probe(&self, member: &Member) -> impl Future<Output = Result<Probe, ProbeError>> + Send;
 
     /// Makes `member` a writable primary and confirms it; a no-op on a writable primary.
-    fn promote(
-        &self,
-        member: &Member,
-    ) -> impl Future<Output = Result<Promotion, PromoteError>> + Send;
+    fn promote(&self, member: &Member) -> impl Future<Output = Result<Promotion, PromoteError>> + Send;
 
     /// Makes `member` refuse writes and ends its client sessions, if reachable.
     fn fence(&self, member: &Member) -> impl Future<Output = Result<Fencing, FenceError>> + Send;
@@ -76,11 +72,7 @@ pub trait Engine: Send + Sync {
     ) -> impl Future<Output = Result<bool, CreateDatabaseError>> + Send;
 
     /// A command writing a consistent dump of `database` to stdout.
-    fn dump(
-        &self,
-        member: &Member,
-        database: &str,
-    ) -> impl Future<Output = Result<DumpCommand, DumpError>> + Send;
+    fn dump(&self, member: &Member, database: &str) -> impl Future<Output = Result<DumpCommand, DumpError>> + Send;
 
     /// A command restoring a dump read from stdin into existing `database`.
     fn restore(&self, member: &Member, database: &str) -> Result<RestoreCommand, DumpError>;

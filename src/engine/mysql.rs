@@ -10,11 +10,9 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, SslOpts};
 
-pub use super::mysql_dump::gtid_from_dump_header;
 use super::connections::Connections;
-use super::error::{
-    CreateDatabaseError, Failure, FenceError, ProbeError, PromoteError, RepointError,
-};
+use super::error::{CreateDatabaseError, Failure, FenceError, ProbeError, PromoteError, RepointError};
+pub use super::mysql_dump::gtid_from_dump;
 use super::mysql_sql::{Dialect, SourceSpec, StatusRow, quote_ident};
 use super::position::{GtidSet, MysqlPosition, Position};
 use super::types::{EngineConfig, Fencing, Member, Probe, Promotion, Repointing, Role, SslMode, Upstream};
@@ -159,8 +157,7 @@ impl MysqlEngine {
                 let wait_secs = limit.as_secs().max(1);
                 if !received.is_empty() {
                     let sql = d.wait_for_gtids(&received, wait_secs);
-                    let waited: Option<i64> =
-                        c.query_first(&sql).await.map_err(|e| query_failure(&sql, e))?;
+                    let waited: Option<i64> = c.query_first(&sql).await.map_err(|e| query_failure(&sql, e))?;
                     if waited != Some(0) {
                         return Ok(Err(received));
                     }
@@ -298,7 +295,11 @@ impl MysqlEngine {
                 .await
                 .map_err(|e| query_failure("SCHEMATA", e))?;
             if exists.is_none() {
-                exec(c, &format!("CREATE DATABASE {} CHARACTER SET utf8mb4", quote_ident(name))).await?;
+                exec(
+                    c,
+                    &format!("CREATE DATABASE {} CHARACTER SET utf8mb4", quote_ident(name)),
+                )
+                .await?;
             }
             Ok(exists.is_none())
         })
@@ -363,7 +364,9 @@ pub(crate) fn probe_from(
     };
     let io = parse_gtids(status.get(&["Gtid_IO_Pos"]).unwrap_or(""))?;
     let io_running = status.get(&["Slave_IO_Running", "Replica_IO_Running"]).unwrap_or("No");
-    let sql_running = status.get(&["Slave_SQL_Running", "Replica_SQL_Running"]).unwrap_or("No");
+    let sql_running = status
+        .get(&["Slave_SQL_Running", "Replica_SQL_Running"])
+        .unwrap_or("No");
     let lag_transactions = io.transactions_ahead_of(&position.slave);
     let same_file = status.get(&["Master_Log_File", "Source_Log_File"])
         == status.get(&["Relay_Master_Log_File", "Relay_Source_Log_File"]);
@@ -382,15 +385,12 @@ pub(crate) fn probe_from(
             .get_u64(&["Seconds_Behind_Master", "Seconds_Behind_Source"])
             .map(|s| s as f64)
     };
-    let last_error = [
-        status.get(&["Last_IO_Error"]),
-        status.get(&["Last_SQL_Error"]),
-    ]
-    .into_iter()
-    .flatten()
-    .filter(|e| !e.is_empty())
-    .collect::<Vec<_>>()
-    .join("; ");
+    let last_error = [status.get(&["Last_IO_Error"]), status.get(&["Last_SQL_Error"])]
+        .into_iter()
+        .flatten()
+        .filter(|e| !e.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
     let upstream = Upstream {
         host: status.get(&["Master_Host", "Source_Host"]).map(str::to_string),
         port: status

@@ -2,20 +2,21 @@
 //! file passed as `--defaults-extra-file`, which must be the first argument.
 //!
 //! Consistent position: `--single-transaction --gtid --master-data=2` makes the dump
-//! header carry the GTID position of its snapshot as a comment
-//! (`-- SET GLOBAL gtid_slave_pos='0-1-42';`); read it from the first bytes of the
-//! stream with [`gtid_from_dump_header`]. `--master-data` needs the binary log and
-//! the RELOAD privilege. MySQL 8's `mysqldump` spells this differently
+//! carry the GTID position of its snapshot as a comment
+//! (`-- SET GLOBAL gtid_slave_pos='0-1-42';`). MariaDB 10.11 writes it near the END
+//! of the dump ("deferred gtid setting"), after all data: keep the last few KiB of
+//! the stream and read it with [`gtid_from_dump`] once the dump finished.
+//! `--master-data` needs the binary log and the RELOAD privilege. MySQL 8's `mysqldump` spells this differently
 //! (`--source-data=2`, `SET @@GLOBAL.GTID_PURGED`): untested and not parsed.
 
 use tokio::process::Command;
 
+use super::commands::DumpCommand;
 use super::commands::{KeepAlive, RestoreCommand, check_database_name, private_file};
 use super::error::DumpError;
-use super::position::GtidSet;
 use super::mysql::MysqlEngine;
+use super::position::GtidSet;
 use super::types::{EngineConfig, Member, SslMode};
-use super::commands::DumpCommand;
 
 /// Program names (the MariaDB client package provides both).
 const DUMP_PROGRAM: &str = "mariadb-dump";
@@ -23,7 +24,7 @@ const CLIENT_PROGRAM: &str = "mariadb";
 
 impl MysqlEngine {
     /// `mariadb-dump` of `database` (without `CREATE DATABASE`/`USE`, so it can be
-    /// restored under another name). The position is in the dump header.
+    /// restored under another name). The position is written near the end of the dump.
     pub async fn dump(&self, member: &Member, database: &str) -> Result<DumpCommand, DumpError> {
         check_database_name(database)?;
         let file = private_file(&member.name, &option_file(&self.config, member))?;
@@ -75,7 +76,7 @@ fn option_file(config: &EngineConfig, member: &Member) -> String {
         "protocol=tcp".to_string(),
         format!("user={}", quote_option(&config.credentials.username)),
         format!("password={}", quote_option(&config.credentials.password)),
-        format!("connect-timeout={}", config.timeouts.connect.as_secs().max(1)),
+        format!("loose-connect-timeout={}", config.timeouts.connect.as_secs().max(1)),
     ];
     match config.tls.mode {
         SslMode::Disable => lines.push("skip-ssl".into()),
@@ -97,10 +98,11 @@ fn quote_option(value: &str) -> String {
     format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// The GTID position recorded in a dump header by `--gtid --master-data`, from the
-/// first lines of the dump (a few KiB suffice). `None` if the header has none.
-pub fn gtid_from_dump_header(head: &str) -> Option<GtidSet> {
-    head.lines().take(200).find_map(|line| {
+/// The GTID position recorded by `--gtid --master-data=2`, found in `text`: pass the
+/// last 4 KiB of the dump (where MariaDB 10.11 writes it) or the whole dump. `None` if
+/// `text` has none. The last occurrence wins.
+pub fn gtid_from_dump(text: &str) -> Option<GtidSet> {
+    text.lines().rev().find_map(|line| {
         let rest = line
             .trim_start_matches("--")
             .trim()
@@ -120,10 +122,10 @@ mod tests {
     use crate::engine::types::Credentials;
 
     #[test]
-    fn header_position_is_found() {
+    fn dump_position_is_found() {
         let head = "-- MariaDB dump 10.19\n--\n-- Position to start replication or point-in-time recovery from\n--\n\n-- CHANGE MASTER TO MASTER_LOG_FILE='binlog.000002', MASTER_LOG_POS=1234;\n\n--\n-- GTID to start replication from\n--\n\n-- CHANGE MASTER TO MASTER_USE_GTID=slave_pos;\n-- SET GLOBAL gtid_slave_pos='0-1-42';\n";
-        assert_eq!(gtid_from_dump_header(head).unwrap().to_string(), "0-1-42");
-        assert_eq!(gtid_from_dump_header("-- nothing\n"), None);
+        assert_eq!(gtid_from_dump(head).unwrap().to_string(), "0-1-42");
+        assert_eq!(gtid_from_dump("-- nothing\n"), None);
     }
 
     #[tokio::test]
@@ -135,10 +137,7 @@ mod tests {
         let text = option_file(&engine.config, &Member::new("m", "127.0.0.9", 3306));
         assert!(text.contains("password=\"pa\\\"ss\""));
         assert!(text.contains("skip-ssl"));
-        let cmd = engine
-            .dump(&Member::new("m", "127.0.0.9", 3306), "shop")
-            .await
-            .unwrap();
+        let cmd = engine.dump(&Member::new("m", "127.0.0.9", 3306), "shop").await.unwrap();
         let args: Vec<String> = cmd
             .command
             .as_std()

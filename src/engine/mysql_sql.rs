@@ -73,10 +73,7 @@ impl Dialect {
     pub(crate) fn wait_for_gtids(self, gtids: &str, seconds: u64) -> String {
         match self {
             Dialect::MariaDb => format!("SELECT MASTER_GTID_WAIT({}, {seconds})", quote_string(gtids)),
-            Dialect::Mysql8 => format!(
-                "SELECT WAIT_FOR_EXECUTED_GTID_SET({}, {seconds})",
-                quote_string(gtids)
-            ),
+            Dialect::Mysql8 => format!("SELECT WAIT_FOR_EXECUTED_GTID_SET({}, {seconds})", quote_string(gtids)),
         }
     }
 
@@ -173,9 +170,7 @@ impl StatusRow {
     /// The first present, non-NULL column among `names` (MariaDB name first, then
     /// the MySQL 8 one).
     pub(crate) fn get(&self, names: &[&str]) -> Option<&str> {
-        names
-            .iter()
-            .find_map(|n| self.0.get(*n).and_then(|v| v.as_deref()))
+        names.iter().find_map(|n| self.0.get(*n).and_then(|v| v.as_deref()))
     }
 
     pub(crate) fn get_u64(&self, names: &[&str]) -> Option<u64> {
@@ -218,7 +213,11 @@ mod tests {
         assert!(sql.starts_with("CHANGE MASTER TO MASTER_HOST = '10.0.0.2'"));
         assert!(sql.contains("MASTER_USE_GTID = slave_pos"));
         assert!(sql.contains("MASTER_CONNECT_RETRY = 1"));
-        assert!(Dialect::Mysql8.change_source(&spec).contains("SOURCE_AUTO_POSITION = 1"));
+        assert!(
+            Dialect::Mysql8
+                .change_source(&spec)
+                .contains("SOURCE_AUTO_POSITION = 1")
+        );
         assert_eq!(Dialect::from_version("10.11.6-MariaDB-0+deb12u1"), Dialect::MariaDb);
     }
 }

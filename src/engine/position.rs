@@ -87,10 +87,7 @@ impl PgPosition {
     /// The furthest WAL this server holds: what it would have after a promotion
     /// (a promoted replica replays everything it received).
     pub fn end(&self) -> Option<Lsn> {
-        [self.current, self.received, self.replayed]
-            .into_iter()
-            .flatten()
-            .max()
+        [self.current, self.received, self.replayed].into_iter().flatten().max()
     }
 }
 
@@ -128,9 +125,7 @@ impl FromStr for GtidSet {
                 list: s.to_string(),
             };
             let mut parts = entry.split('-');
-            let (Some(d), Some(sv), Some(q), None) =
-                (parts.next(), parts.next(), parts.next(), parts.next())
-            else {
+            let (Some(d), Some(sv), Some(q), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
                 return Err(err());
             };
             let gtid = Gtid {
@@ -138,9 +133,7 @@ impl FromStr for GtidSet {
                 server_id: sv.parse().map_err(|_| err())?,
                 seq: q.parse().map_err(|_| err())?,
             };
-            let keep = set
-                .get(&gtid.domain)
-                .is_none_or(|old: &Gtid| gtid.seq > old.seq);
+            let keep = set.get(&gtid.domain).is_none_or(|old: &Gtid| gtid.seq > old.seq);
             if keep {
                 set.insert(gtid.domain, gtid);
             }
@@ -236,9 +229,13 @@ pub enum Comparison {
     /// Each has transactions the other lacks in different domains (MariaDB multi-domain).
     Incomparable,
     /// A and B are on different histories (timeline fork, conflicting GTIDs).
-    Diverged { reason: String },
+    Diverged {
+        reason: String,
+    },
     /// The positions cannot be compared (different engines, missing data).
-    Unknown { reason: String },
+    Unknown {
+        reason: String,
+    },
 }
 
 impl Comparison {
@@ -391,10 +388,15 @@ mod tests {
 
     #[test]
     fn history_file_parses() {
-        let h = parse_timeline_history("1\t0/3000060\tno recovery target specified\n\n2\t0/5000000\tx\n")
-            .unwrap();
+        let h = parse_timeline_history("1\t0/3000060\tno recovery target specified\n\n2\t0/5000000\tx\n").unwrap();
         assert_eq!(h.len(), 2);
-        assert_eq!(h[1], TimelineSwitch { timeline: 2, switch: lsn("0/5000000") });
+        assert_eq!(
+            h[1],
+            TimelineSwitch {
+                timeline: 2,
+                switch: lsn("0/5000000")
+            }
+        );
         assert!(parse_timeline_history("one two").is_err());
     }
 
@@ -410,7 +412,10 @@ mod tests {
 
     #[test]
     fn newer_timeline_contains_older_up_to_the_fork() {
-        let fork = vec![TimelineSwitch { timeline: 1, switch: lsn("0/5000000") }];
+        let fork = vec![TimelineSwitch {
+            timeline: 1,
+            switch: lsn("0/5000000"),
+        }];
         let promoted = pg(2, "0/5000100", fork.clone());
         let old_replica = pg(1, "0/5000000", vec![]);
         assert_eq!(compare_pg(&promoted, &old_replica), Comparison::Ahead);
@@ -420,17 +425,36 @@ mod tests {
             compare_pg(&promoted, &old_primary_went_on),
             Comparison::Diverged { .. }
         ));
-        let unrelated = pg(3, "0/6000000", vec![TimelineSwitch { timeline: 2, switch: lsn("0/1") }]);
-        assert!(matches!(compare_pg(&unrelated, &old_replica), Comparison::Diverged { .. }));
+        let unrelated = pg(
+            3,
+            "0/6000000",
+            vec![TimelineSwitch {
+                timeline: 2,
+                switch: lsn("0/1"),
+            }],
+        );
+        assert!(matches!(
+            compare_pg(&unrelated, &old_replica),
+            Comparison::Diverged { .. }
+        ));
     }
 
     #[test]
     fn gtid_sets_parse_and_reject_mysql8() {
         let s = gtids("0-1-10, 1-2-5,0-3-7");
-        assert_eq!(s.0[&0], Gtid { domain: 0, server_id: 1, seq: 10 });
+        assert_eq!(
+            s.0[&0],
+            Gtid {
+                domain: 0,
+                server_id: 1,
+                seq: 10
+            }
+        );
         assert_eq!(s.to_string(), "0-1-10,1-2-5");
         assert_eq!(gtids(""), GtidSet::default());
-        let err = "3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5".parse::<GtidSet>().unwrap_err();
+        let err = "3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5"
+            .parse::<GtidSet>()
+            .unwrap_err();
         assert!(err.to_string().contains("MySQL 8"));
     }
 
@@ -444,8 +468,14 @@ mod tests {
             compare_gtid(&gtids("0-2-11"), &gtids("0-1-11")),
             Comparison::Diverged { .. }
         ));
-        assert_eq!(compare_gtid(&gtids("0-1-10,1-1-3"), &gtids("0-1-11")), Comparison::Incomparable);
-        assert_eq!(compare_gtid(&gtids("0-1-10,1-1-3"), &gtids("0-1-10")), Comparison::Ahead);
+        assert_eq!(
+            compare_gtid(&gtids("0-1-10,1-1-3"), &gtids("0-1-11")),
+            Comparison::Incomparable
+        );
+        assert_eq!(
+            compare_gtid(&gtids("0-1-10,1-1-3"), &gtids("0-1-10")),
+            Comparison::Ahead
+        );
     }
 
     #[test]
@@ -467,7 +497,10 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(lag_between(&p, &r), Some(0x100));
-        let mp = Position::Mysql(MysqlPosition { binlog: gtids("0-1-20"), ..Default::default() });
+        let mp = Position::Mysql(MysqlPosition {
+            binlog: gtids("0-1-20"),
+            ..Default::default()
+        });
         let mr = Position::Mysql(MysqlPosition {
             binlog: gtids("0-1-12"),
             slave: gtids("0-1-12"),

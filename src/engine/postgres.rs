@@ -3,19 +3,21 @@
 //! Connections go to database `postgres` and are kept per member; any failure drops
 //! the connection so the next operation reconnects.
 //!
-//! TLS: `disable` and `prefer` use plain TCP for lifeboat's own connections;
-//! `require`/`verify-*` are refused with [`Failure::Tls`] (no TLS connector is linked
-//! yet). The dump and restore tools do honour `sslmode` and the CA file.
+//! TLS follows libpq's `sslmode` (see [`super::pg_tls`]); the dump and restore tools
+//! get the same `sslmode` and CA file through `PGSSLMODE` / `PGSSLROOTCERT`.
+//!
+//! lifeboat's user must be a superuser (or hold the grants for `pg_promote`,
+//! `ALTER SYSTEM`, `pg_terminate_backend`, `pg_read_file` and reading
+//! `primary_conninfo`).
 
 use std::time::Duration;
 
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use super::connections::Connections;
-use super::error::{
-    CreateDatabaseError, Failure, FenceError, ProbeError, PromoteError, RepointError,
-};
+use super::pg_tls;
+use super::error::{CreateDatabaseError, Failure, FenceError, ProbeError, PromoteError, RepointError};
 use super::postgres_probe::{PROBE_SQL, probe_from_row, timeline_history};
 use super::types::{EngineConfig, Fencing, Member, Probe, Promotion, Repointing};
 
@@ -36,12 +38,7 @@ impl PostgresEngine {
 
     /// Opens a new connection to `dbname` (not kept).
     pub(crate) async fn connect(&self, member: &Member, dbname: &str) -> Result<Client, Failure> {
-        if self.config.tls.mode.requires_tls() {
-            return Err(Failure::Tls(format!(
-                "sslmode={} is not supported for lifeboat's own PostgreSQL connections yet",
-                self.config.tls.mode.as_libpq()
-            )));
-        }
+        let (ssl_mode, tls) = pg_tls::connector(&self.config.tls)?;
         let creds = &self.config.credentials;
         let mut cfg = tokio_postgres::Config::new();
         cfg.host(&member.host)
@@ -49,12 +46,13 @@ impl PostgresEngine {
             .user(&creds.username)
             .dbname(dbname)
             .application_name("lifeboat")
+            .ssl_mode(ssl_mode)
             .connect_timeout(self.config.timeouts.connect);
         if !creds.password.is_empty() {
             cfg.password(&creds.password);
         }
         let limit = self.config.timeouts.connect;
-        let (client, connection) = tokio::time::timeout(limit, cfg.connect(NoTls))
+        let (client, connection) = tokio::time::timeout(limit, cfg.connect(tls))
             .await
             .map_err(|_| Failure::Timeout(limit))?
             .map_err(|e| connect_failure(&creds.username, &e))?;
@@ -95,7 +93,10 @@ impl PostgresEngine {
     pub async fn probe(&self, member: &Member) -> Result<Probe, ProbeError> {
         let limit = self.config.timeouts.operation;
         self.with_client(member, limit, async |c| {
-            let row = c.query_one(PROBE_SQL, &[]).await.map_err(|e| query_failure("probe", &e))?;
+            let row = c
+                .query_one(PROBE_SQL, &[])
+                .await
+                .map_err(|e| query_failure("probe", &e))?;
             let mut probe = probe_from_row(&row)?;
             if let super::position::Position::Postgres(pos) = &mut probe.position {
                 pos.history = timeline_history(c, pos.timeline).await;
@@ -123,10 +124,7 @@ impl PostgresEngine {
             .with_client(member, limit, async |c| {
                 let (in_recovery, read_only) = writability(c).await?;
                 if in_recovery {
-                    match c
-                        .query_one("SELECT pg_promote(true, $1)", &[&wait_secs])
-                        .await
-                    {
+                    match c.query_one("SELECT pg_promote(true, $1)", &[&wait_secs]).await {
                         Ok(row) if row.get::<_, bool>(0) => {}
                         Ok(_) => {
                             return Err(Failure::Unexpected(format!(
@@ -144,9 +142,7 @@ impl PostgresEngine {
                         "ALTER SYSTEM RESET default_transaction_read_only",
                         "SELECT pg_reload_conf()",
                     ] {
-                        c.batch_execute(sql)
-                            .await
-                            .map_err(|e| query_failure("unfence", &e))?;
+                        c.batch_execute(sql).await.map_err(|e| query_failure("unfence", &e))?;
                     }
                 }
                 Ok(!in_recovery && !read_only)
@@ -170,11 +166,10 @@ impl PostgresEngine {
                     member: member.name.clone(),
                     failure,
                 })?;
-            let (in_recovery, read_only) =
-                writability(&client).await.map_err(|failure| PromoteError::Failed {
-                    member: member.name.clone(),
-                    failure,
-                })?;
+            let (in_recovery, read_only) = writability(&client).await.map_err(|failure| PromoteError::Failed {
+                member: member.name.clone(),
+                failure,
+            })?;
             if !in_recovery && !read_only {
                 return Ok(());
             }
@@ -206,9 +201,7 @@ impl PostgresEngine {
                     "ALTER SYSTEM SET default_transaction_read_only = on",
                     "SELECT pg_reload_conf()",
                 ] {
-                    c.batch_execute(sql)
-                        .await
-                        .map_err(|e| query_failure("fence", &e))?;
+                    c.batch_execute(sql).await.map_err(|e| query_failure("fence", &e))?;
                 }
                 let deadline = tokio::time::Instant::now() + limit;
                 loop {
@@ -259,10 +252,7 @@ impl PostgresEngine {
     /// if it is not, it is set and [`Repointing::restart_required`] is true.
     pub async fn repoint(&self, replica: &Member, primary: &Member) -> Result<Repointing, RepointError> {
         let conninfo = primary_conninfo(&self.config, primary, &replica.name);
-        let sql = format!(
-            "ALTER SYSTEM SET primary_conninfo = {}",
-            quote_literal(&conninfo)
-        );
+        let sql = format!("ALTER SYSTEM SET primary_conninfo = {}", quote_literal(&conninfo));
         let limit = self.config.timeouts.operation;
         let outcome = self
             .with_client(replica, limit, async |c| {
@@ -312,7 +302,9 @@ impl PostgresEngine {
                 .map_err(|e| query_failure("pg_database", &e))?
                 .is_some();
             if !exists {
-                c.batch_execute(&sql).await.map_err(|e| query_failure("CREATE DATABASE", &e))?;
+                c.batch_execute(&sql)
+                    .await
+                    .map_err(|e| query_failure("CREATE DATABASE", &e))?;
             }
             Ok(!exists)
         })
@@ -380,12 +372,16 @@ fn connect_failure(user: &str, e: &tokio_postgres::Error) -> Failure {
     {
         return Failure::Auth {
             user: user.to_string(),
-            message: e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_string()),
+            message: e
+                .as_db_error()
+                .map_or_else(|| e.to_string(), |d| d.message().to_string()),
         };
     }
+    let chain = error_chain(e);
     match e.as_db_error() {
         Some(db) => Failure::Connect(format!("{}: {}", db.code().code(), db.message())),
-        None => Failure::Connect(error_chain(e)),
+        None if chain.contains("TLS") || chain.contains("certificate") => Failure::Tls(chain),
+        None => Failure::Connect(chain),
     }
 }
 

@@ -153,16 +153,14 @@ mod tests {
             credentials: Credentials::new("u", "s3cret"),
             ..Default::default()
         });
-        let cmd = engine
-            .restore(&Member::new("m", "127.0.0.1", 5432), "shop")
-            .unwrap();
+        let cmd = engine.restore(&Member::new("m", "127.0.0.1", 5432), "shop").unwrap();
         let std = cmd.command.as_std();
         assert!(std.get_args().all(|a| !a.to_string_lossy().contains("s3cret")));
         let env: Vec<_> = std.get_envs().collect();
-        assert!(env.iter().any(|(k, v)| *k == "PGPASSWORD"
-            && v.is_some_and(|v| v == "s3cret")));
-        assert!(std
-            .get_args()
-            .any(|a| a.to_string_lossy() == "--dbname=dbname='shop'"));
+        assert!(
+            env.iter()
+                .any(|(k, v)| *k == "PGPASSWORD" && v.is_some_and(|v| v == "s3cret"))
+        );
+        assert!(std.get_args().any(|a| a.to_string_lossy() == "--dbname=dbname='shop'"));
     }
 }

@@ -101,9 +101,7 @@ pub(crate) fn probe_from_row(row: &Row) -> Result<Probe, Failure> {
     let configured = conninfo.as_deref().map(conninfo_host_port).unwrap_or_default();
     let upstream = Upstream {
         host: sender_host.or(configured.0),
-        port: sender_port
-            .and_then(|p| u16::try_from(p).ok())
-            .or(configured.1),
+        port: sender_port.and_then(|p| u16::try_from(p).ok()).or(configured.1),
         receiving: receiver_status.as_deref() == Some("streaming"),
         applying: pause_state.as_deref() == Some("not paused"),
         state: format!(

@@ -95,10 +95,7 @@ impl SslMode {
 
     /// Whether the connection must be encrypted.
     pub fn requires_tls(self) -> bool {
-        matches!(
-            self,
-            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull
-        )
+        matches!(self, SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull)
     }
 }
 

@@ -3,5 +3,6 @@
 pub mod validate;
 pub mod failover;
 pub mod objectives;
+pub mod roles;
 pub mod schedule;
 pub mod retention;

@@ -1,6 +1,7 @@
 //! HTTP routing: turns a request path into a resource target and dispatches
 //! to the verb handlers.
 
+mod builtin_schemas;
 mod delete;
 mod discovery;
 mod openapi;
@@ -116,11 +117,17 @@ impl Req {
             .map_err(|e| ApiError::bad_request(format!("the request body could not be decoded: {e}")))
     }
 
+    fn first_accept(&self) -> &str {
+        self.header("accept").split(',').next().unwrap_or("")
+    }
+
     pub fn wants_table(&self) -> bool {
-        self.header("accept")
-            .split(',')
-            .next()
-            .is_some_and(|a| a.contains("as=Table"))
+        self.first_accept().contains("as=Table")
+    }
+
+    /// `Accept: ...;as=PartialObjectMetadata` (kube-rs metadata_watcher, list_metadata).
+    pub fn wants_metadata(&self) -> bool {
+        self.first_accept().contains("as=PartialObjectMetadata")
     }
 }
 
@@ -134,7 +141,11 @@ pub struct Target {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new().fallback(dispatch).with_state(state)
+    // kube-apiserver accepts request bodies up to 3 MiB; leave headroom for large applies.
+    Router::new()
+        .fallback(dispatch)
+        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024 * 1024))
+        .with_state(state)
 }
 
 async fn dispatch(

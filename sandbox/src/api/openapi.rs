@@ -9,7 +9,7 @@ use std::hash::{Hash, Hasher};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::json_response;
+use super::{builtin_schemas, json_response};
 use crate::resources::ResourceInfo;
 
 const QUERY_PARAMS: &[&str] = &["fieldValidation", "fieldManager", "dryRun", "force", "pretty"];
@@ -34,13 +34,20 @@ fn schema_name(r: &ResourceInfo) -> String {
 fn gv_doc(resources: &[&ResourceInfo]) -> Value {
     let mut paths = serde_json::Map::new();
     let mut schemas = serde_json::Map::new();
+    let mut generator = builtin_schemas::generator();
+    let mut kinds: Vec<(String, Value)> = vec![];
     for r in resources {
+        let name = if r.is_custom {
+            schema_name(r)
+        } else {
+            builtin_schemas::register(&mut generator, &r.group, &r.kind).unwrap_or_else(|| schema_name(r))
+        };
         let gvk = json!({"group": r.group, "version": r.version, "kind": r.kind});
         let params: Vec<Value> = QUERY_PARAMS
             .iter()
             .map(|p| json!({"name": p, "in": "query", "schema": {"type": "string", "uniqueItems": true}}))
             .collect();
-        let sref = json!({"$ref": format!("#/components/schemas/{}", schema_name(r))});
+        let sref = json!({"$ref": format!("#/components/schemas/{name}")});
         let ok = json!({"200": {"description": "OK", "content": {"application/json": {"schema": sref}}}});
         let op = |verb: &str| json!({"x-kubernetes-group-version-kind": gvk, "x-kubernetes-action": verb, "parameters": params, "responses": ok});
         let base = format!("/{}", gv_path(r));
@@ -60,12 +67,17 @@ fn gv_doc(resources: &[&ResourceInfo]) -> Value {
                 json!({"get": op("get"), "put": op("put"), "patch": op("patch")}),
             );
         }
-        let mut schema = r
-            .schema
-            .clone()
-            .unwrap_or_else(|| json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
+        if let Some(schema) = &r.schema {
+            schemas.insert(name.clone(), schema.clone());
+        }
+        kinds.push((name, gvk));
+    }
+    schemas.extend(builtin_schemas::take(&mut generator));
+    for (name, gvk) in kinds {
+        let schema = schemas
+            .entry(name)
+            .or_insert_with(|| json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
         schema["x-kubernetes-group-version-kind"] = json!([gvk]);
-        schemas.insert(schema_name(r), schema);
     }
     json!({
         "openapi": "3.0.0",
@@ -83,9 +95,13 @@ fn by_gv(resources: &[ResourceInfo]) -> BTreeMap<String, Vec<&ResourceInfo>> {
     m
 }
 
-fn hash_of(v: &Value) -> String {
+/// Changes whenever the group-version's document would (its resources or CRD schemas).
+fn hash_of(resources: &[&ResourceInfo]) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    v.to_string().hash(&mut h);
+    for r in resources {
+        (&r.plural, &r.kind, r.namespaced, r.status_subresource).hash(&mut h);
+        r.schema.as_ref().map(Value::to_string).hash(&mut h);
+    }
     format!("{:016X}", h.finish())
 }
 
@@ -98,7 +114,7 @@ pub fn serve_v3(resources: &[ResourceInfo], rest: &[&str]) -> Option<Response> {
             .map(|(gv, rs)| {
                 (
                     gv.clone(),
-                    json!({"serverRelativeURL": format!("/openapi/v3/{gv}?hash={}", hash_of(&gv_doc(rs)))}),
+                    json!({"serverRelativeURL": format!("/openapi/v3/{gv}?hash={}", hash_of(rs))}),
                 )
             })
             .collect();

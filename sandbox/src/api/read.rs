@@ -38,6 +38,9 @@ pub fn get(state: &AppState, req: &Req, t: &Target) -> ApiResult<Response> {
         let include = req.q("includeObject").unwrap_or("Metadata");
         return Ok(json_response(200, &table::render(&t.info, &[obj], include, store.rv)));
     }
+    if req.wants_metadata() {
+        return Ok(json_response(200, &table::row_object(&obj, "Metadata")));
+    }
     Ok(json_response(200, &obj))
 }
 
@@ -116,6 +119,13 @@ pub fn list(state: &AppState, req: &Req, t: &Target) -> ApiResult<Response> {
         let mut tbl = table::render(&t.info, &objects, include, rv);
         tbl["metadata"] = meta;
         return Ok(json_response(200, &tbl));
+    }
+    if req.wants_metadata() {
+        let items: Vec<Value> = objects.iter().map(|o| table::row_object(o, "Metadata")).collect();
+        return Ok(json_response(
+            200,
+            &json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "items": items}),
+        ));
     }
     Ok(json_response(
         200,

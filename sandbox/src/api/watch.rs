@@ -27,6 +27,8 @@ struct WatchSpec {
     bookmarks: bool,
     /// `Accept: ...;as=Table` (kubectl get -w): objects travel as one-row Tables.
     table_include: Option<String>,
+    /// `Accept: ...;as=PartialObjectMetadata`: objects travel as metadata only.
+    metadata_only: bool,
 }
 
 impl WatchSpec {
@@ -56,6 +58,7 @@ impl WatchSpec {
                 let rv = meta::resource_version(obj).parse().unwrap_or(0);
                 table::render(&self.info, std::slice::from_ref(obj), include, rv)
             }
+            _ if self.metadata_only && etype != "ERROR" && etype != "BOOKMARK" => table::row_object(obj, "Metadata"),
             _ => obj.clone(),
         };
         let mut s = json!({"type": etype, "object": obj}).to_string();
@@ -88,7 +91,10 @@ pub fn watch(state: &AppState, req: &Req, t: &Target) -> ApiResult<Response> {
         namespace: t.namespace.clone(),
         filter,
         bookmarks: req.q("allowWatchBookmarks") == Some("true"),
-        table_include: req.wants_table().then(|| req.q("includeObject").unwrap_or("Metadata").to_string()),
+        metadata_only: req.wants_metadata(),
+        table_include: req
+            .wants_table()
+            .then(|| req.q("includeObject").unwrap_or("Metadata").to_string()),
     };
     let timeout = req
         .q("timeoutSeconds")

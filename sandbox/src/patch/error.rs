@@ -7,7 +7,7 @@ pub enum PatchError {
     #[error("invalid JSON patch: {0}")]
     MalformedJsonPatch(String),
     /// A JSON patch operation failed (missing path, failed `test`...).
-    #[error("the server rejected our request due to an error in our request: {0}")]
+    #[error("{0}")]
     JsonPatchFailed(String),
     /// A strategic merge patch body or directive is malformed.
     #[error("{0}")]

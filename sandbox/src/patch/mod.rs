@@ -19,9 +19,33 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
 }
 
 /// RFC 6902 JSON patch (`application/json-patch+json`). A malformed patch is
-/// a 400, one that cannot be applied (missing path, failed `test`) a 422.
+/// a 400, one that cannot be applied (missing path, failed `test`) a 422 and
+/// leaves `target` untouched. As in kube-apiserver (evanphx/json-patch), a
+/// `test` for `null` passes when the path is missing; kube-rs's finalizer
+/// helper relies on that.
 pub fn json_patch(target: &mut Value, patch: &Value) -> Result<(), PatchError> {
     let ops: json_patch::Patch =
         serde_json::from_value(patch.clone()).map_err(|e| PatchError::MalformedJsonPatch(e.to_string()))?;
-    json_patch::patch(target, &ops).map_err(|e| PatchError::JsonPatchFailed(e.to_string()))
+    let mut doc = target.clone();
+    for (index, op) in ops.0.iter().enumerate() {
+        if let json_patch::PatchOperation::Test(test) = op
+            && test.value.is_null()
+            && doc.pointer(test.path.as_str()).is_none_or(Value::is_null)
+        {
+            continue;
+        }
+        json_patch::patch(&mut doc, std::slice::from_ref(op)).map_err(|e| {
+            let name = serde_json::to_value(op)
+                .ok()
+                .and_then(|v| v["op"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            PatchError::JsonPatchFailed(format!(
+                "jsonpatch {name} operation {index} does not apply: {} at {:?}",
+                e.kind,
+                e.path.as_str()
+            ))
+        })?;
+    }
+    *target = doc;
+    Ok(())
 }

@@ -106,6 +106,16 @@ impl Merger<'_> {
                 items.retain(|item| !remove.contains(item));
             }
         }
+        let ordered_originals: Vec<(String, Vec<Value>)> = patch
+            .keys()
+            .filter_map(|k| k.strip_prefix(SET_ORDER))
+            .map(|f| {
+                (
+                    f.to_string(),
+                    original.get(f).and_then(Value::as_array).cloned().unwrap_or_default(),
+                )
+            })
+            .collect();
         for (key, value) in patch {
             if key.starts_with('$') {
                 continue;
@@ -121,15 +131,17 @@ impl Merger<'_> {
                 original.insert(key.clone(), v);
             }
         }
-        for (key, order) in patch
-            .iter()
-            .filter_map(|(k, v)| k.strip_prefix(SET_ORDER).map(|f| (f, v)))
-        {
-            path.push(key.to_string());
+        for (key, server_order) in ordered_originals {
+            let Some(Value::Array(order)) = patch.get(&format!("{SET_ORDER}{key}")) else {
+                return Err(PatchError::BadStrategicPatch(format!(
+                    "invalid patch: {SET_ORDER}{key} must be a list"
+                )));
+            };
+            path.push(key.clone());
             let kind = self.list_kind(path);
             path.pop();
-            if let (Some(Value::Array(items)), Value::Array(order)) = (original.get_mut(key), order) {
-                reorder(items, order, &kind);
+            if let Some(Value::Array(items)) = original.get_mut(&key) {
+                *items = normalize_order(std::mem::take(items), order, &server_order, kind.merge_key());
             }
         }
         Ok(original)
@@ -183,17 +195,17 @@ impl Merger<'_> {
         match kind {
             ListKind::Atomic => Ok(patch.to_vec()),
             ListKind::Set => {
-                let mut out = original;
+                let mut out = original.clone();
                 for item in patch {
                     if !out.contains(item) {
                         out.push(item.clone());
                     }
                 }
-                Ok(out)
+                Ok(normalize_order(out, patch, &original, None))
             }
             ListKind::Map(_) => {
                 let key = kind.merge_key().unwrap_or_default().to_string();
-                let mut out = original;
+                let mut out = original.clone();
                 for item in patch {
                     let Value::Object(p) = item else {
                         return Err(PatchError::BadStrategicPatch(format!(
@@ -219,7 +231,12 @@ impl Merger<'_> {
                         (_, None) => out.push(Value::Object(self.merge_map(Map::new(), &strip_merge(p), path)?)),
                     }
                 }
-                Ok(out)
+                let order: Vec<Value> = patch
+                    .iter()
+                    .filter(|v| directive(v).as_deref() != Some("delete"))
+                    .cloned()
+                    .collect();
+                Ok(normalize_order(out, &order, &original, Some(&key)))
             }
         }
     }
@@ -234,24 +251,32 @@ fn strip_merge(item: &Map<String, Value>) -> Map<String, Value> {
     item
 }
 
-/// Apply `$setElementOrder`: items named in `order` come first, in that
-/// order; the others (only on the server) keep their relative order after.
-fn reorder(items: &mut Vec<Value>, order: &[Value], kind: &ListKind) {
+/// kube's `normalizeElementOrder`: items named in `order` (the patch list or
+/// its `$setElementOrder`) come in that order; items only on the server keep
+/// their server order and are slotted in before the first patch item they
+/// preceded on the server.
+fn normalize_order(merged: Vec<Value>, order: &[Value], server: &[Value], key: Option<&str>) -> Vec<Value> {
     let identity = |item: &Value| -> Value {
-        match kind.merge_key() {
-            Some(key) => item.get(key).cloned().unwrap_or(Value::Null),
+        match key {
+            Some(k) => item.get(k).cloned().unwrap_or(Value::Null),
             None => item.clone(),
         }
     };
-    let wanted: Vec<Value> = order
-        .iter()
-        .map(|o| if o.is_object() { identity(o) } else { o.clone() })
-        .collect();
-    let mut rest = std::mem::take(items);
-    for w in &wanted {
-        if let Some(i) = rest.iter().position(|item| &identity(item) == w) {
-            items.push(rest.remove(i));
-        }
+    let position = |list: &[Value], item: &Value| list.iter().position(|o| identity(o) == identity(item));
+    let (mut patch_items, mut server_only): (Vec<Value>, Vec<Value>) =
+        merged.into_iter().partition(|item| position(order, item).is_some());
+    patch_items.sort_by_key(|item| position(order, item));
+    server_only.sort_by_key(|item| position(server, item));
+    let mut out = Vec::with_capacity(patch_items.len() + server_only.len());
+    let (mut left, mut right) = (server_only.into_iter().peekable(), patch_items.into_iter().peekable());
+    loop {
+        let take_left = match (left.peek(), right.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(l), Some(r)) => matches!((position(server, l), position(server, r)), (Some(a), Some(b)) if a < b),
+        };
+        out.extend(if take_left { left.next() } else { right.next() });
     }
-    items.extend(rest);
+    out
 }

@@ -26,10 +26,11 @@ pub fn validate(schema: &Value, obj: &Value) -> Vec<FieldError> {
                     check(name_schema, name, "metadata.name", &mut errors);
                 }
             }
-            _ => match property_schema(schema, key) {
-                Some(s) => check(s, value, key, &mut errors),
-                None => {}
-            },
+            _ => {
+                if let Some(s) = property_schema(schema, key) {
+                    check(s, value, key, &mut errors);
+                }
+            }
         }
     }
     check_required(schema, fields, "", &mut errors);
@@ -84,10 +85,8 @@ fn invalid(errors: &mut Vec<FieldError>, path: &str, value: &Value, detail: Stri
 fn check(schema: &Value, value: &Value, path: &str, errors: &mut Vec<FieldError>) {
     let declared = schema["type"].as_str().unwrap_or("");
     let int_or_string = schema["x-kubernetes-int-or-string"] == Value::Bool(true);
-    if value.is_null() {
-        if schema["nullable"] == Value::Bool(true) || (declared.is_empty() && !int_or_string) {
-            return;
-        }
+    if value.is_null() && (schema["nullable"] == Value::Bool(true) || (declared.is_empty() && !int_or_string)) {
+        return;
     }
     let type_ok = if int_or_string {
         matches!(type_name(value), "integer" | "string")

@@ -95,3 +95,33 @@ impl TestCluster {
         })
     }
 }
+
+/// Registers a database process as a Pod: created with `labels`, then its status set
+/// (podIP, phase Running, Ready=True) through the status subresource, as a kubelet would.
+pub async fn register_pod(client: &kube::Client, namespace: &str, name: &str, labels: &[(&str, &str)], ip: &str) {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, PostParams};
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let labels: serde_json::Map<String, serde_json::Value> =
+        labels.iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string()))).collect();
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"containers": [{"name": "db", "image": "postgres:15"}]},
+    }))
+    .expect("pod");
+    api.create(&PostParams::default(), &pod).await.expect("create pod");
+    set_pod_ready(client, namespace, name, ip, true).await;
+}
+
+/// Sets a pod's podIP and Ready condition through /status.
+pub async fn set_pod_ready(client: &kube::Client, namespace: &str, name: &str, ip: &str, ready: bool) {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, Patch, PatchParams};
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let status = serde_json::json!({"status": {
+        "phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
+        "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}],
+    }});
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await.expect("pod status");
+}

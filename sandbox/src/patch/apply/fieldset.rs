@@ -105,7 +105,10 @@ impl FieldSet {
 
     /// Members of `self` that are not members of `other`.
     pub fn difference(&self, other: &FieldSet) -> FieldSet {
-        let mut out = FieldSet { member: self.member && !other.member, children: BTreeMap::new() };
+        let mut out = FieldSet {
+            member: self.member && !other.member,
+            children: BTreeMap::new(),
+        };
         for (k, v) in &self.children {
             let d = match other.children.get(k) {
                 Some(o) => v.difference(o),
@@ -118,7 +121,10 @@ impl FieldSet {
 
     /// Members of both.
     pub fn intersection(&self, other: &FieldSet) -> FieldSet {
-        let mut out = FieldSet { member: self.member && other.member, children: BTreeMap::new() };
+        let mut out = FieldSet {
+            member: self.member && other.member,
+            children: BTreeMap::new(),
+        };
         for (k, v) in &self.children {
             if let Some(o) = other.children.get(k) {
                 out.children.insert(k.clone(), v.intersection(o));
@@ -187,7 +193,12 @@ mod tests {
         let set = FieldSet::from_fields_v1(&v);
         assert!(set.has(&["f:metadata".into(), "f:labels".into()]));
         assert!(!set.has(&["f:metadata".into()]));
-        assert!(set.has(&["f:spec".into(), "f:containers".into(), "k:{\"name\":\"app\"}".into(), "f:image".into()]));
+        assert!(set.has(&[
+            "f:spec".into(),
+            "f:containers".into(),
+            "k:{\"name\":\"app\"}".into(),
+            "f:image".into()
+        ]));
         assert_eq!(set.to_fields_v1(), v);
     }
 
@@ -197,14 +208,25 @@ mod tests {
         let b = FieldSet::from_fields_v1(&json!({"f:spec": {"f:b": {}, "f:c": {}}}));
         assert_eq!(a.difference(&b).to_fields_v1(), json!({"f:spec": {"f:a": {}}}));
         assert_eq!(a.intersection(&b).to_fields_v1(), json!({"f:spec": {"f:b": {}}}));
-        assert_eq!(a.union(&b).to_fields_v1(), json!({"f:spec": {"f:a": {}, "f:b": {}, "f:c": {}}}));
+        assert_eq!(
+            a.union(&b).to_fields_v1(),
+            json!({"f:spec": {"f:a": {}, "f:b": {}, "f:c": {}}})
+        );
         assert!(a.difference(&a).is_empty());
     }
 
     #[test]
     fn paths_render_like_structured_merge_diff() {
-        let path: Vec<Element> = vec!["f:spec".into(), "f:ports".into(), "k:{\"port\":80,\"protocol\":\"TCP\"}".into(), "f:name".into()];
+        let path: Vec<Element> = vec![
+            "f:spec".into(),
+            "f:ports".into(),
+            "k:{\"port\":80,\"protocol\":\"TCP\"}".into(),
+            "f:name".into(),
+        ];
         assert_eq!(render_path(&path), ".spec.ports[port=80,protocol=\"TCP\"].name");
-        assert_eq!(render_path(&["f:metadata".into(), "f:finalizers".into(), "v:\"x\"".into()]), ".metadata.finalizers[=\"x\"]");
+        assert_eq!(
+            render_path(&["f:metadata".into(), "f:finalizers".into(), "v:\"x\"".into()]),
+            ".metadata.finalizers[=\"x\"]"
+        );
     }
 }

@@ -43,7 +43,9 @@ impl Entry {
 
 /// The entries recorded on `obj` (malformed ones are skipped).
 pub fn decode(obj: &Value) -> Vec<Entry> {
-    let Some(list) = obj["metadata"]["managedFields"].as_array() else { return Vec::new() };
+    let Some(list) = obj["metadata"]["managedFields"].as_array() else {
+        return Vec::new();
+    };
     list.iter()
         .filter_map(|e| {
             Some(Entry {
@@ -132,7 +134,9 @@ pub fn owned_part(set: &FieldSet, subresource: Option<&str>, status_subresource:
 }
 
 fn remove_subtree(set: &mut FieldSet, path: &[Element]) {
-    let Some((last, parents)) = path.split_last() else { return };
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
     let mut node = set;
     for p in parents {
         match node.children.get_mut(p) {

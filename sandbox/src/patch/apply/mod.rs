@@ -47,7 +47,13 @@ impl ApplyConflicts {
     pub fn causes(&self) -> Vec<(String, String, String)> {
         self.conflicts
             .iter()
-            .map(|c| ("FieldManagerConflict".to_string(), format!("conflict with {}", c.manager), c.field.clone()))
+            .map(|c| {
+                (
+                    "FieldManagerConflict".to_string(),
+                    format!("conflict with {}", c.manager),
+                    c.field.clone(),
+                )
+            })
             .collect()
     }
 }
@@ -58,7 +64,11 @@ impl ApplyConflicts {
 impl fmt::Display for ApplyConflicts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let [only] = self.conflicts.as_slice() {
-            return write!(f, "Apply failed with 1 conflict: conflict with {}: {}", only.manager, only.field);
+            return write!(
+                f,
+                "Apply failed with 1 conflict: conflict with {}: {}",
+                only.manager, only.field
+            );
         }
         write!(f, "Apply failed with {} conflicts: ", self.conflicts.len())?;
         let mut lines = Vec::new();
@@ -95,7 +105,10 @@ pub fn server_side_apply(
     now: &str,
     hints: TypeHints<'_>,
 ) -> Result<Value, ApplyConflicts> {
-    let kind = applied["kind"].as_str().or_else(|| live.and_then(|l| l["kind"].as_str())).unwrap_or_default();
+    let kind = applied["kind"]
+        .as_str()
+        .or_else(|| live.and_then(|l| l["kind"].as_str()))
+        .unwrap_or_default();
     let api_version = applied["apiVersion"].as_str().unwrap_or_default().to_string();
     let typer = Typer::new(kind, hints);
     let config = applicable_config(applied, subresource, hints.status_subresource);
@@ -122,13 +135,16 @@ pub fn server_side_apply(
         subresource: subresource.unwrap_or_default().to_string(),
         set: owned_part(&typer.field_set(&config), subresource, hints.status_subresource),
     };
-    let previous = entries.iter().position(|e| e.same_identity(&me)).map(|i| entries.remove(i));
+    let previous = entries
+        .iter()
+        .position(|e| e.same_identity(&me))
+        .map(|i| entries.remove(i));
 
     let mut merged = typer.merge(&live_obj, &config);
     if let Some(previous) = &previous {
         let owned_by_anyone = entries.iter().fold(me.set.clone(), |acc, e| acc.union(&e.set));
         for path in previous.set.difference(&me.set).members() {
-            if !owned_by_anyone.has_within(&path) {
+            if !owned_by_anyone.has_within(&path) && !is_item_key_field(&path) {
                 typer.remove(&mut merged, &path);
             }
         }
@@ -139,7 +155,10 @@ pub fn server_side_apply(
     let mut conflicts = Vec::new();
     for e in &entries {
         for path in e.set.intersection(&changed).members() {
-            conflicts.push(Conflict { manager: e.display(), field: render_path(&path) });
+            conflicts.push(Conflict {
+                manager: e.display(),
+                field: render_path(&path),
+            });
         }
     }
     if !conflicts.is_empty() && !force {
@@ -162,12 +181,24 @@ pub fn server_side_apply(
     Ok(merged)
 }
 
+/// A map-list item's key field (`k:{"name":"x"}` then `f:name`): it goes
+/// with the item, which another manager may still own parts of.
+fn is_item_key_field(path: &[fieldset::Element]) -> bool {
+    let [.., parent, last] = path else { return false };
+    let (Some(key), Some(field)) = (parent.strip_prefix("k:"), last.strip_prefix("f:")) else {
+        return false;
+    };
+    serde_json::from_str::<Map<String, Value>>(key).is_ok_and(|k| k.contains_key(field))
+}
+
 /// The part of an apply body that is merged: never `managedFields`; on the
 /// main resource of a kind with a status subresource not `status`; through
 /// `/status` only `status` (plus the identity needed to find the object).
 fn applicable_config(applied: &Value, subresource: Option<&str>, status_subresource: bool) -> Value {
     let mut config = without_managed_fields(applied);
-    let Some(map) = config.as_object_mut() else { return config };
+    let Some(map) = config.as_object_mut() else {
+        return config;
+    };
     match subresource {
         Some("status") => map.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "status")),
         None if status_subresource => {
@@ -202,13 +233,21 @@ pub fn record_update(
     now: &str,
     hints: TypeHints<'_>,
 ) {
-    let kind = after["kind"].as_str().or_else(|| before.and_then(|b| b["kind"].as_str())).unwrap_or_default();
+    let kind = after["kind"]
+        .as_str()
+        .or_else(|| before.and_then(|b| b["kind"].as_str()))
+        .unwrap_or_default();
     let typer = Typer::new(kind, hints);
     let sent = after["metadata"]["managedFields"].as_array().cloned();
     let recorded = before.map(decode).unwrap_or_default();
     let mut entries = match sent.as_deref() {
         Some([only]) if only.as_object().is_some_and(Map::is_empty) => Vec::new(),
-        Some(list) if !list.is_empty() && before.is_none_or(|b| b["metadata"]["managedFields"].as_array() != Some(&list.to_vec())) => decode(after),
+        Some(list)
+            if !list.is_empty()
+                && before.is_none_or(|b| b["metadata"]["managedFields"].as_array() != Some(&list.to_vec())) =>
+        {
+            decode(after)
+        }
         _ => recorded,
     };
     let old = before.map_or_else(|| Value::Object(Map::new()), without_managed_fields);
@@ -223,7 +262,10 @@ pub fn record_update(
         subresource: subresource.unwrap_or_default().to_string(),
         set: FieldSet::default(),
     };
-    let mine = entries.iter().position(|e| e.same_identity(&me_template)).map(|i| entries.remove(i));
+    let mine = entries
+        .iter()
+        .position(|e| e.same_identity(&me_template))
+        .map(|i| entries.remove(i));
     for e in &mut entries {
         e.set = e.set.difference(&changed).difference(&comparison.removed);
     }
@@ -237,7 +279,11 @@ pub fn record_update(
         Some(m) if m.set == set => m.time.clone(),
         _ => Some(now.to_string()),
     };
-    entries.push(Entry { set, time, ..me_template });
+    entries.push(Entry {
+        set,
+        time,
+        ..me_template
+    });
     encode(after, entries);
 }
 

@@ -9,7 +9,10 @@ const T0: &str = "2026-11-24T12:00:00Z";
 const T1: &str = "2026-11-24T12:01:00Z";
 
 fn builtin() -> TypeHints<'static> {
-    TypeHints { schema: None, status_subresource: true }
+    TypeHints {
+        schema: None,
+        status_subresource: true,
+    }
 }
 
 fn deployment(replicas: i64, image: &str) -> Value {
@@ -68,10 +71,26 @@ fn create_on_apply_records_an_apply_entry_in_fields_v1() {
 #[test]
 fn changing_a_field_another_manager_owns_is_a_conflict() {
     let live = apply(None, &deployment(1, "app:1"), "helm", false).unwrap();
-    let err = apply(Some(&live), &json!({"apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "web"}, "spec": {"replicas": 3}}), "kubectl", false).unwrap_err();
-    assert_eq!(err.to_string(), "Apply failed with 1 conflict: conflict with \"helm\": .spec.replicas");
-    assert_eq!(err.causes(), vec![("FieldManagerConflict".into(), "conflict with \"helm\"".into(), ".spec.replicas".into())]);
+    let err = apply(
+        Some(&live),
+        &json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web"}, "spec": {"replicas": 3}}),
+        "kubectl",
+        false,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Apply failed with 1 conflict: conflict with \"helm\": .spec.replicas"
+    );
+    assert_eq!(
+        err.causes(),
+        vec![(
+            "FieldManagerConflict".into(),
+            "conflict with \"helm\"".into(),
+            ".spec.replicas".into()
+        )]
+    );
 }
 
 #[test]
@@ -87,8 +106,14 @@ fn several_conflicts_are_listed_per_manager() {
 #[test]
 fn applying_the_same_value_shares_ownership() {
     let live = apply(None, &deployment(1, "app:1"), "helm", false).unwrap();
-    let obj = apply(Some(&live), &json!({"apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "web"}, "spec": {"replicas": 1}}), "kubectl", false).unwrap();
+    let obj = apply(
+        Some(&live),
+        &json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web"}, "spec": {"replicas": 1}}),
+        "kubectl",
+        false,
+    )
+    .unwrap();
     assert!(owns(&obj, "helm", "/f:spec/f:replicas"));
     assert!(owns(&obj, "kubectl", "/f:spec/f:replicas"));
 }
@@ -96,8 +121,14 @@ fn applying_the_same_value_shares_ownership() {
 #[test]
 fn force_takes_ownership_from_the_other_manager() {
     let live = apply(None, &deployment(1, "app:1"), "helm", false).unwrap();
-    let obj = apply(Some(&live), &json!({"apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "web"}, "spec": {"replicas": 3}}), "kubectl", true).unwrap();
+    let obj = apply(
+        Some(&live),
+        &json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web"}, "spec": {"replicas": 3}}),
+        "kubectl",
+        true,
+    )
+    .unwrap();
     assert_eq!(obj["spec"]["replicas"], 3);
     assert!(owns(&obj, "kubectl", "/f:spec/f:replicas"));
     assert!(!owns(&obj, "helm", "/f:spec/f:replicas"));
@@ -120,8 +151,12 @@ fn fields_a_manager_stops_applying_are_removed() {
     let live = apply(None, &first, "helm", false).unwrap();
     let obj = apply(Some(&live), &deployment(1, "app:1"), "helm", false).unwrap();
     assert_eq!(obj["metadata"]["labels"], json!({"app": "web"}));
-    let names: Vec<&str> =
-        obj["spec"]["template"]["spec"]["containers"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = obj["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["app"]);
     assert!(!owns(&obj, "helm", "/f:metadata/f:labels/f:tier"));
 }
@@ -131,8 +166,14 @@ fn a_field_still_owned_by_another_manager_is_not_removed() {
     let mut first = deployment(1, "app:1");
     first["metadata"]["labels"]["tier"] = json!("front");
     let live = apply(None, &first, "helm", false).unwrap();
-    let live = apply(Some(&live), &json!({"apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "web", "labels": {"tier": "front"}}}), "ops", false).unwrap();
+    let live = apply(
+        Some(&live),
+        &json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "labels": {"tier": "front"}}}),
+        "ops",
+        false,
+    )
+    .unwrap();
     let obj = apply(Some(&live), &deployment(1, "app:1"), "helm", false).unwrap();
     assert_eq!(obj["metadata"]["labels"]["tier"], "front");
     assert!(owns(&obj, "ops", "/f:metadata/f:labels/f:tier"));
@@ -147,8 +188,16 @@ fn lists_merge_by_key_and_each_manager_owns_its_items() {
     let containers = obj["spec"]["template"]["spec"]["containers"].as_array().unwrap();
     assert_eq!(containers.len(), 2);
     assert_eq!(containers[0]["image"], "app:1");
-    assert!(owns(&obj, "mesh", "/f:spec/f:template/f:spec/f:containers/k:{\"name\":\"sidecar\"}/f:image"));
-    assert!(!owns(&obj, "mesh", "/f:spec/f:template/f:spec/f:containers/k:{\"name\":\"app\"}"));
+    assert!(owns(
+        &obj,
+        "mesh",
+        "/f:spec/f:template/f:spec/f:containers/k:{\"name\":\"sidecar\"}/f:image"
+    ));
+    assert!(!owns(
+        &obj,
+        "mesh",
+        "/f:spec/f:template/f:spec/f:containers/k:{\"name\":\"app\"}"
+    ));
 }
 
 #[test]
@@ -184,7 +233,10 @@ fn updates_take_ownership_and_conflict_with_later_applies() {
     record_update(Some(&live), &mut edited, "kubectl-edit", None, T1, builtin());
     let e = entry(&edited, "kubectl-edit");
     assert_eq!(e["operation"], "Update");
-    assert_eq!(e["fieldsV1"], json!({"f:metadata": {"f:annotations": {".": {}, "f:note": {}}}, "f:spec": {"f:replicas": {}}}));
+    assert_eq!(
+        e["fieldsV1"],
+        json!({"f:metadata": {"f:annotations": {".": {}, "f:note": {}}}, "f:spec": {"f:replicas": {}}})
+    );
     assert!(!owns(&edited, "helm", "/f:spec/f:replicas"));
     let err = apply(Some(&edited), &deployment(1, "app:1"), "helm", false).unwrap_err();
     assert_eq!(
@@ -212,27 +264,90 @@ fn create_records_an_update_entry() {
 #[test]
 fn objects_without_managed_fields_belong_to_before_first_apply() {
     let live = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"a": "1"}});
-    let err = server_side_apply(Some(&live), &json!({"apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "cfg"}, "data": {"a": "2"}}), "helm", false, None, T1, TypeHints::default()).unwrap_err();
-    assert_eq!(err.to_string(), "Apply failed with 1 conflict: conflict with \"before-first-apply\" using v1: .data.a");
+    let err = server_side_apply(
+        Some(&live),
+        &json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "cfg"}, "data": {"a": "2"}}),
+        "helm",
+        false,
+        None,
+        T1,
+        TypeHints::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Apply failed with 1 conflict: conflict with \"before-first-apply\" using v1: .data.a"
+    );
 }
 
 #[test]
 fn crd_schema_list_types_drive_the_merge() {
-    let schema = json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+    let schema = json!({"type": "object", "properties": {"metadata": {"type": "object"}, "spec": {"type": "object", "properties": {
         "members": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
             "items": {"type": "object", "properties": {"name": {"type": "string"}, "port": {"type": "integer"}}}},
         "args": {"type": "array", "items": {"type": "string"}},
         "tags": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}}
     }}}});
-    let hints = TypeHints { schema: Some(&schema), status_subresource: true };
+    let hints = TypeHints {
+        schema: Some(&schema),
+        status_subresource: true,
+    };
+    let labelled = json!({"apiVersion": "lifeboat.dev/v1alpha1", "kind": "RecoveryPlan",
+        "metadata": {"name": "p", "labels": {"a": "b"}}});
+    let obj = server_side_apply(None, &labelled, "one", false, None, T0, hints).unwrap();
+    let fields = &entry(&obj, "one")["fieldsV1"];
+    assert_eq!(
+        fields,
+        &json!({"f:metadata": {"f:labels": {"f:a": {}}}}),
+        "metadata is typed as ObjectMeta"
+    );
     let cr = |spec: Value| json!({"apiVersion": "lifeboat.dev/v1alpha1", "kind": "RecoveryPlan", "metadata": {"name": "p"}, "spec": spec});
-    let live = server_side_apply(None, &cr(json!({"members": [{"name": "a", "port": 1}], "args": ["x", "y"], "tags": ["t1"]})), "one", false, None, T0, hints).unwrap();
-    let obj = server_side_apply(Some(&live), &cr(json!({"members": [{"name": "b", "port": 2}], "tags": ["t2"]})), "two", false, None, T1, hints).unwrap();
-    assert_eq!(obj["spec"]["members"], json!([{"name": "a", "port": 1}, {"name": "b", "port": 2}]));
+    let live = server_side_apply(
+        None,
+        &cr(json!({"members": [{"name": "a", "port": 1}], "args": ["x", "y"], "tags": ["t1"]})),
+        "one",
+        false,
+        None,
+        T0,
+        hints,
+    )
+    .unwrap();
+    let obj = server_side_apply(
+        Some(&live),
+        &cr(json!({"members": [{"name": "b", "port": 2}], "tags": ["t2"]})),
+        "two",
+        false,
+        None,
+        T1,
+        hints,
+    )
+    .unwrap();
+    assert_eq!(
+        obj["spec"]["members"],
+        json!([{"name": "a", "port": 1}, {"name": "b", "port": 2}])
+    );
     assert_eq!(obj["spec"]["tags"], json!(["t1", "t2"]));
     assert!(owns(&obj, "two", "/f:spec/f:tags/v:\"t2\""));
     // An atomic list belongs to one manager as a whole.
     let err = server_side_apply(Some(&obj), &cr(json!({"args": ["z"]})), "two", false, None, T1, hints).unwrap_err();
     assert_eq!(err.conflicts[0].field, ".spec.args");
+}
+
+#[test]
+fn an_item_partly_owned_by_another_manager_keeps_its_key() {
+    let mut first = deployment(1, "app:1");
+    first["spec"]["template"]["spec"]["containers"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "sidecar", "image": "proxy:1"}));
+    let live = apply(None, &first, "helm", false).unwrap();
+    let mut edited = live.clone();
+    edited["spec"]["template"]["spec"]["containers"][1]["image"] = json!("proxy:2");
+    record_update(Some(&live), &mut edited, "kubectl-edit", None, T1, builtin());
+    let obj = apply(Some(&edited), &deployment(1, "app:1"), "helm", false).unwrap();
+    assert_eq!(
+        obj["spec"]["template"]["spec"]["containers"][1],
+        json!({"name": "sidecar", "image": "proxy:2"})
+    );
 }

@@ -11,11 +11,27 @@ use super::fieldset::{Element, FieldSet};
 use crate::patch::keys::{ListKind, builtin_list_kind, item_key, schema_list_kind};
 
 /// Built-in maps owned as a whole (`+mapType=atomic` / `+structType=atomic`).
-const ATOMIC_BUILTIN_MAPS: &[&str] =
-    &["selector", "nodeSelector", "roleRef", "secretKeyRef", "configMapKeyRef", "fieldRef", "resourceFieldRef"];
+const ATOMIC_BUILTIN_MAPS: &[&str] = &[
+    "selector",
+    "nodeSelector",
+    "roleRef",
+    "secretKeyRef",
+    "configMapKeyRef",
+    "fieldRef",
+    "resourceFieldRef",
+];
 /// Built-in maps whose keys are data, not declared fields.
-const GRANULAR_BUILTIN_MAPS: &[&str] =
-    &["labels", "annotations", "data", "stringData", "binaryData", "limits", "requests", "capacity", "allocatable"];
+const GRANULAR_BUILTIN_MAPS: &[&str] = &[
+    "labels",
+    "annotations",
+    "data",
+    "stringData",
+    "binaryData",
+    "limits",
+    "requests",
+    "capacity",
+    "allocatable",
+];
 
 /// Where a walk is: field names so far (list items skipped) and the schema node.
 #[derive(Clone)]
@@ -40,24 +56,38 @@ pub struct Typer<'a> {
 
 impl<'a> Typer<'a> {
     pub fn new(kind: &str, hints: TypeHints<'a>) -> Self {
-        Typer { kind: kind.to_string(), hints }
+        Typer {
+            kind: kind.to_string(),
+            hints,
+        }
     }
 
     pub fn root(&self) -> Ctx<'a> {
-        Ctx { names: Vec::new(), schema: self.hints.schema }
+        Ctx {
+            names: Vec::new(),
+            schema: self.hints.schema,
+        }
     }
 
     fn field_ctx(&self, ctx: &Ctx<'a>, key: &str) -> Ctx<'a> {
         let mut names = ctx.names.clone();
         names.push(key.to_string());
-        let schema = ctx.schema.and_then(|s| {
-            s["properties"].get(key).or_else(|| s.get("additionalProperties").filter(|a| a.is_object()))
+        // Object metadata is typed by ObjectMeta, not by the CRD schema's stub `metadata: {type: object}`.
+        let embedded = ctx.schema.is_some_and(|s| s["x-kubernetes-embedded-resource"] == true);
+        let is_object_meta = key == "metadata" && (ctx.names.is_empty() || embedded);
+        let schema = ctx.schema.filter(|_| !is_object_meta).and_then(|s| {
+            s["properties"]
+                .get(key)
+                .or_else(|| s.get("additionalProperties").filter(|a| a.is_object()))
         });
         Ctx { names, schema }
     }
 
     fn item_ctx(&self, ctx: &Ctx<'a>) -> Ctx<'a> {
-        Ctx { names: ctx.names.clone(), schema: ctx.schema.map(|s| &s["items"]).filter(|i| i.is_object()) }
+        Ctx {
+            names: ctx.names.clone(),
+            schema: ctx.schema.map(|s| &s["items"]).filter(|i| i.is_object()),
+        }
     }
 
     fn last_name<'c>(&self, ctx: &'c Ctx<'a>) -> &'c str {
@@ -144,7 +174,14 @@ impl<'a> Typer<'a> {
         c
     }
 
-    fn compare_at(&self, old: Option<&Value>, new: Option<&Value>, ctx: &Ctx<'a>, path: &mut Vec<Element>, c: &mut Comparison) {
+    fn compare_at(
+        &self,
+        old: Option<&Value>,
+        new: Option<&Value>,
+        ctx: &Ctx<'a>,
+        path: &mut Vec<Element>,
+        c: &mut Comparison,
+    ) {
         let walk_map = path.is_empty() || !self.atomic_map(ctx);
         let list_kind = self.list_kind(ctx);
         let walk_list = list_kind != ListKind::Atomic;
@@ -175,11 +212,23 @@ impl<'a> Typer<'a> {
         }
         let (om, nm) = (descend_map(old, walk_map), descend_map(new, walk_map));
         if om.is_some() || nm.is_some() {
-            let keys: Vec<&String> = om.into_iter().chain(nm).flat_map(|m| m.keys()).collect::<HashSet<_>>().into_iter().collect();
+            let keys: Vec<&String> = om
+                .into_iter()
+                .chain(nm)
+                .flat_map(|m| m.keys())
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
             for key in keys {
                 path.push(format!("f:{key}"));
                 let child = self.field_ctx(ctx, key);
-                self.compare_at(om.and_then(|m| m.get(key)), nm.and_then(|m| m.get(key)), &child, path, c);
+                self.compare_at(
+                    om.and_then(|m| m.get(key)),
+                    nm.and_then(|m| m.get(key)),
+                    &child,
+                    path,
+                    c,
+                );
                 path.pop();
             }
             return;
@@ -188,7 +237,11 @@ impl<'a> Typer<'a> {
         if ol.is_some() || nl.is_some() {
             let item_ctx = self.item_ctx(ctx);
             let index = |l: Option<&'_ Vec<Value>>| -> Vec<(Element, Value)> {
-                l.into_iter().flatten().enumerate().map(|(i, v)| (self.element(&list_kind, v, i), v.clone())).collect()
+                l.into_iter()
+                    .flatten()
+                    .enumerate()
+                    .map(|(i, v)| (self.element(&list_kind, v, i), v.clone()))
+                    .collect()
             };
             let (oi, ni) = (index(ol), index(nl));
             let mut seen = HashSet::new();
@@ -260,7 +313,11 @@ impl<'a> Typer<'a> {
     /// Keeps the live order, taking config-only items where the config puts them.
     fn merge_list(&self, live: &[Value], config: &[Value], kind: &ListKind, item_ctx: &Ctx<'a>) -> Vec<Value> {
         let le: Vec<Element> = live.iter().enumerate().map(|(i, v)| self.element(kind, v, i)).collect();
-        let ce: Vec<Element> = config.iter().enumerate().map(|(i, v)| self.element(kind, v, i)).collect();
+        let ce: Vec<Element> = config
+            .iter()
+            .enumerate()
+            .map(|(i, v)| self.element(kind, v, i))
+            .collect();
         let in_config = |e: &Element| ce.iter().position(|c| c == e);
         let in_live = |e: &Element| le.iter().position(|l| l == e);
         let mut out = Vec::new();
@@ -300,7 +357,9 @@ impl<'a> Typer<'a> {
     }
 
     fn remove_at(&self, value: &mut Value, path: &[Element], ctx: &Ctx<'a>) {
-        let Some((first, rest)) = path.split_first() else { return };
+        let Some((first, rest)) = path.split_first() else {
+            return;
+        };
         if let Some(key) = first.strip_prefix("f:") {
             let Some(map) = value.as_object_mut() else { return };
             if rest.is_empty() {
@@ -313,7 +372,9 @@ impl<'a> Typer<'a> {
         let kind = self.list_kind(ctx);
         let item_ctx = self.item_ctx(ctx);
         let Some(items) = value.as_array_mut() else { return };
-        let Some(i) = (0..items.len()).find(|&i| &self.element(&kind, &items[i], i) == first) else { return };
+        let Some(i) = (0..items.len()).find(|&i| &self.element(&kind, &items[i], i) == first) else {
+            return;
+        };
         if rest.is_empty() {
             items.remove(i);
         } else {

@@ -1,0 +1,135 @@
+//! Observe step: find the members, read credentials, probe everyone concurrently.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::ListParams;
+use kube::{Api, Client};
+
+use crate::api::RecoveryPlan;
+use crate::api::common::EngineKind as ApiEngineKind;
+use crate::controller::members::{ResolvedMembers, members_from_endpoints, members_from_pods};
+use crate::controller::secrets::{ReadSecretError, read_credentials};
+use crate::engine::{Engine, EngineConfig, EngineKind, Member, Probe};
+
+use super::runtime::PlanRuntimes;
+
+/// What stops a plan from being observed; becomes `Ready=False` with this reason.
+#[derive(Debug, thiserror::Error)]
+pub enum ObserveBlocker {
+    #[error("{0}")]
+    Credentials(#[from] ReadSecretError),
+    #[error("listing member pods with selector {selector}: {source}")]
+    ListPods {
+        selector: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("invalid members.selector: {0}")]
+    BadSelector(String),
+    #[error("no member found: {0}")]
+    NoMembers(String),
+}
+
+impl ObserveBlocker {
+    /// Condition reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ObserveBlocker::Credentials(_) => "CredentialsUnavailable",
+            ObserveBlocker::ListPods { .. } => "ListPodsFailed",
+            ObserveBlocker::BadSelector(_) => "InvalidSpec",
+            ObserveBlocker::NoMembers(_) => "NoMembers",
+        }
+    }
+}
+
+/// One probe round.
+pub struct Observation {
+    /// Members with their probe results (error text on failure).
+    pub probes: BTreeMap<String, (Member, Result<Probe, String>)>,
+    /// Pods of a selector plan (for labels); empty for static endpoints.
+    pub pods: Vec<Pod>,
+    /// Pods not usable yet, with why.
+    pub skipped: Vec<(String, String)>,
+    /// The engine, with kept-open connections.
+    pub runtime_key: String,
+}
+
+fn engine_kind(kind: ApiEngineKind) -> EngineKind {
+    match kind {
+        ApiEngineKind::Postgres => EngineKind::Postgres,
+        ApiEngineKind::Mysql => EngineKind::Mysql,
+    }
+}
+
+/// A label selector as the API's query string.
+pub fn selector_query(selector: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector) -> Result<String, String> {
+    let mut parts: Vec<String> = selector.match_labels.iter().flatten().map(|(k, v)| format!("{k}={v}")).collect();
+    for expr in selector.match_expressions.iter().flatten() {
+        let values = expr.values.clone().unwrap_or_default().join(",");
+        parts.push(match expr.operator.as_str() {
+            "In" => format!("{} in ({values})", expr.key),
+            "NotIn" => format!("{} notin ({values})", expr.key),
+            "Exists" => expr.key.clone(),
+            "DoesNotExist" => format!("!{}", expr.key),
+            other => return Err(format!("operator {other:?} on key {:?}; use In, NotIn, Exists or DoesNotExist", expr.key)),
+        });
+    }
+    Ok(parts.join(","))
+}
+
+/// Finds the members, then probes them all at once.
+pub async fn observe(client: &Client, runtimes: &PlanRuntimes, namespace: &str, plan: &RecoveryPlan) -> Result<Observation, ObserveBlocker> {
+    let credentials = read_credentials(client, namespace, &plan.spec.credentials_secret).await?;
+    let (resolved, pods) = match &plan.spec.members.selector {
+        Some(selector) => {
+            let query = selector_query(selector).map_err(ObserveBlocker::BadSelector)?;
+            let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+            let pods = api
+                .list(&ListParams::default().labels(&query))
+                .await
+                .map_err(|source| ObserveBlocker::ListPods { selector: query.clone(), source })?
+                .items;
+            let resolved = members_from_pods(&plan.spec, &pods);
+            if resolved.members.is_empty() {
+                let why = if pods.is_empty() {
+                    format!("selector {query:?} matches no pod in namespace {namespace}")
+                } else {
+                    format!("pods matched by {query:?} are not usable yet: {:?}", resolved.skipped)
+                };
+                return Err(ObserveBlocker::NoMembers(why));
+            }
+            (resolved, pods)
+        }
+        None => (members_from_endpoints(&plan.spec), Vec::new()),
+    };
+    let ResolvedMembers { members, skipped } = resolved;
+    let key = format!("{namespace}/{}", plan.metadata.name.clone().unwrap_or_default());
+    let config = EngineConfig { credentials, ..EngineConfig::default() };
+    let runtime = runtimes.get(&key, engine_kind(plan.spec.engine), config);
+    let engine = runtime.lock().map(|r| r.engine.clone()).unwrap_or_else(|p| p.into_inner().engine.clone());
+    let results = futures::future::join_all(members.iter().map(|m| {
+        let engine = engine.clone();
+        async move { (m.clone(), engine.probe(m).await.map_err(|e| e.to_string())) }
+    }))
+    .await;
+    let probes = results.into_iter().map(|(m, r)| (m.name.clone(), (m, r))).collect();
+    Ok(Observation { probes, pods, skipped, runtime_key: key })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors_render_as_queries() {
+        let selector = serde_json::from_value(serde_json::json!({
+            "matchLabels": {"app": "db"},
+            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]}, {"key": "skip", "operator": "DoesNotExist"}],
+        }))
+        .expect("selector");
+        assert_eq!(selector_query(&selector).as_deref(), Ok("app=db,tier in (a,b),!skip"));
+        let bad = serde_json::from_value(serde_json::json!({"matchExpressions": [{"key": "k", "operator": "Near"}]})).expect("selector");
+        assert!(selector_query(&bad).is_err());
+    }
+}
