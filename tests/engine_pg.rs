@@ -228,6 +228,14 @@ async fn fence_refuses_later_writes_and_ends_sessions() {
     let db = err.root_cause().to_string();
     assert!(db.contains("read-only transaction"), "{db}");
     assert!(e.probe(&primary).await.unwrap().read_only);
+
+    // Promoting a fenced primary (switching back to it) lifts the fence.
+    let unfenced = e.promote(&primary).await.unwrap();
+    assert!(!unfenced.already_primary);
+    c.primary
+        .execute("INSERT INTO orders (note) VALUES ('after unfence')")
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -319,4 +327,45 @@ async fn unreachable_members_fail_within_the_timeout() {
     assert_eq!(err.failure, Failure::Timeout(timeouts.connect));
     let fence = e.fence(&Member::new("hung", hung.host(), pg::PORT)).await.unwrap();
     assert!(!fence.reachable && !fence.confirmed);
+}
+
+#[tokio::test]
+async fn tls_modes_verify_against_the_ca() {
+    use lifeboat::engine::{SslMode, TlsOptions};
+    let c = cluster(0).await;
+    let certs = c.primary.enable_tls().await.unwrap();
+    let other_ca = pg::tls::make_certs(c.primary.dir(), "other", "127.0.0.1")
+        .await
+        .unwrap()
+        .ca;
+    let with_tls = |mode, ca_file: Option<std::path::PathBuf>| {
+        PostgresEngine::new(EngineConfig {
+            credentials: Credentials::new(pg::PASSWORD_USER, pg::PASSWORD),
+            tls: TlsOptions { mode, ca_file },
+            ..Default::default()
+        })
+    };
+    let m = member(&c.primary);
+
+    let verified = with_tls(SslMode::VerifyFull, Some(certs.ca.clone()));
+    verified.probe(&m).await.expect("verify-full with the right CA");
+    // The engine keeps its connection open: the server sees it encrypted.
+    let encrypted: i64 = c
+        .primary
+        .query_one(
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+             WHERE a.application_name = 'lifeboat' AND s.ssl",
+        )
+        .await
+        .unwrap();
+    assert_eq!(encrypted, 1);
+
+    let wrong = with_tls(SslMode::VerifyFull, Some(other_ca.clone()));
+    let err = wrong.probe(&m).await.unwrap_err();
+    assert!(matches!(err.failure, Failure::Tls(_)), "{err}");
+    let err = with_tls(SslMode::VerifyCa, None).probe(&m).await.unwrap_err();
+    assert!(matches!(err.failure, Failure::Tls(_)), "{err}");
+    // require encrypts without verifying, as libpq does.
+    with_tls(SslMode::Require, Some(other_ca)).probe(&m).await.unwrap();
+    with_tls(SslMode::VerifyCa, Some(certs.ca)).probe(&m).await.unwrap();
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::Api;
-use lifeboat::api::{Failover, RecoveryPlan};
+use lifeboat::api::{Failover, FailoverPhase, RecoveryPlan};
 use lifeboat_testkit::cluster::{TestCluster, register_pod};
 use lifeboat_testkit::pg::{PASSWORD, PASSWORD_USER, PgCluster, PgOptions};
 use lifeboat_testkit::tools::wait_until_async;
@@ -115,8 +115,37 @@ async fn plan_tracks_members_routes_writes_and_detects_a_dead_primary() {
         requested.metadata.annotations.and_then(|a| a.get("lifeboat.dev/failed-primary").cloned()).as_deref(),
         Some("db-0")
     );
-    let (state, reason, _) = condition(&plans, "Ready").await.expect("Ready");
-    assert_eq!((state.as_str(), reason.as_str()), ("False", "PrimaryUnavailable"));
+    let ready = condition(&plans, "Ready").await.expect("Ready");
+    assert!(ready.1 == "PrimaryUnavailable" || ready.1 == "PrimaryHealthy", "{ready:?}");
+
+    // The Failover completes: a replica is promoted and writable, the writer Service
+    // selects only it, the other replica follows it, and the RTO is measured.
+    let name = requested.metadata.name.clone().expect("name");
+    let done = wait_until_async("Failover Completed", Duration::from_secs(60), || async {
+        let s = failovers.get(&name).await.ok()?.status?;
+        matches!(s.phase, Some(FailoverPhase::Completed | FailoverPhase::Failed | FailoverPhase::Refused)).then_some(s)
+    })
+    .await;
+    assert_eq!(done.phase, Some(FailoverPhase::Completed), "{:?}", done.message);
+    assert_eq!(done.old_primary.as_deref(), Some("db-0"));
+    let new = done.new_primary.clone().expect("new primary");
+    assert!(done.rto_seconds.is_some_and(|r| r > 0.0), "{done:?}");
+    assert!(["fence", "promote", "repoint"].iter().all(|s| done.steps.iter().any(|x| x.name == *s && x.result.as_deref() == Some("Succeeded"))), "{:?}", done.steps);
+    let (promoted, follower) = if new == "db-1" { (&pg.replicas[0], &pg.replicas[1]) } else { (&pg.replicas[1], &pg.replicas[0]) };
+    promoted.execute("CREATE TABLE after_failover (id int); INSERT INTO after_failover VALUES (42)").await.expect("new primary writable");
+    wait_until_async("the other replica follows the new primary", Duration::from_secs(30), || async {
+        follower.query_one::<i32>("SELECT id FROM after_failover").await.ok().filter(|v| *v == 42)
+    })
+    .await;
+    let selected = wait_until_async("writer Service selects only the new primary", Duration::from_secs(20), || async {
+        let list = pods.list(&kube::api::ListParams::default().labels("app=db,lifeboat.dev/role=primary")).await.ok()?;
+        let names: Vec<String> = list.items.into_iter().filter_map(|p| p.metadata.name).collect();
+        (names.len() == 1).then_some(names)
+    })
+    .await;
+    assert_eq!(selected, vec![new.clone()]);
+    let plan = plans.get("shop").await.expect("plan");
+    assert_eq!(plan.status.and_then(|s| s.primary).as_deref(), Some(new.as_str()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -53,7 +53,7 @@ pub fn on_create(info: &ResourceInfo, obj: &mut Value, ips: &IpAllocator) -> Api
             f.push(CRD_CLEANUP_FINALIZER.into());
         }
         meta::set_finalizers(obj, &f);
-    } else if is(info, "", "secrets") && obj["type"].is_null() {
+    } else if is(info, "", "secrets") && obj["type"].as_str().is_none_or(str::is_empty) {
         obj["type"] = json!("Opaque");
     }
     Ok(())

@@ -4,6 +4,7 @@
 pub mod backup_store;
 pub mod conditions;
 pub mod context;
+pub mod failover;
 pub mod leader;
 pub mod metrics;
 pub mod members;

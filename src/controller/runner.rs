@@ -14,8 +14,9 @@ use super::backup_store::{self, ReconcileStoreError};
 use super::context::Context;
 use super::leader::{self, LeaseSettings};
 use super::metrics::{ControllerLabels, FailureLabels, Metrics};
+use super::failover::{self, ReconcileFailoverError};
 use super::plan::{self, ReconcilePlanError};
-use crate::api::{BackupStore, RecoveryPlan};
+use crate::api::{BackupStore, Failover, RecoveryPlan};
 
 /// Operator settings.
 #[derive(Clone, Debug)]
@@ -74,6 +75,19 @@ fn plan_error_policy(_rp: Arc<RecoveryPlan>, err: &ReconcilePlanError, _ctx: Arc
     Action::requeue(Duration::from_secs(2))
 }
 
+async fn reconcile_failover(fo: Arc<Failover>, ctx: Arc<Context>) -> Result<Action, ReconcileFailoverError> {
+    let started = Instant::now();
+    let span = tracing::info_span!("reconcile", controller = "failover", namespace = ?fo.metadata.namespace, name = ?fo.metadata.name);
+    let result = tracing::Instrument::instrument(failover::reconcile(fo, ctx.clone()), span).await;
+    record(&ctx.metrics, "failover", started, result.as_ref().err().map(|e| e.category()));
+    result
+}
+
+fn failover_error_policy(_fo: Arc<Failover>, err: &ReconcileFailoverError, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(error = %err, reason = err.category(), "Failover reconcile failed");
+    Action::requeue(Duration::from_secs(1))
+}
+
 /// Runs every controller until `stop` resolves.
 async fn run_controllers(ctx: Arc<Context>, config: &OperatorConfig, stop: impl Future<Output = ()> + Send + Sync + 'static) {
     let ns = config.watch_namespace.as_deref();
@@ -93,11 +107,16 @@ async fn run_controllers(ctx: Arc<Context>, config: &OperatorConfig, stop: impl 
         .graceful_shutdown_on(stopped(rx.clone()))
         .run(reconcile_plan, plan_error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
+    let failovers = Controller::new(scoped::<Failover>(&ctx.client, ns), watcher::Config::default())
+        .with_config(controller::Config::default().concurrency(config.concurrency))
+        .graceful_shutdown_on(stopped(rx.clone()))
+        .run(reconcile_failover, failover_error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()));
     let signal = async move {
         stop.await;
         let _ = tx.send(true);
     };
-    tokio::join!(stores, plans, signal);
+    tokio::join!(stores, plans, failovers, signal);
 }
 
 /// Leads or waits, until `shutdown` flips to true. `ready` is set while the API is reachable.

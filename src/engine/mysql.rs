@@ -154,7 +154,8 @@ impl MysqlEngine {
                 if status.get(&["Slave_SQL_Running", "Replica_SQL_Running"]) != Some("Yes") {
                     exec(c, d.start_sql_thread()).await?;
                 }
-                let wait_secs = limit.as_secs().max(1);
+                // Leave a second for the rest, so a stuck SQL thread is reported as such.
+                let wait_secs = limit.as_secs().saturating_sub(1).max(1);
                 if !received.is_empty() {
                     let sql = d.wait_for_gtids(&received, wait_secs);
                     let waited: Option<i64> = c.query_first(&sql).await.map_err(|e| query_failure(&sql, e))?;

@@ -20,9 +20,7 @@ use super::error::Failure;
 use super::types::{SslMode, TlsOptions};
 
 /// The tokio-postgres SSL mode and TLS connector for `tls`.
-pub(crate) fn connector(
-    tls: &TlsOptions,
-) -> Result<(tokio_postgres::config::SslMode, MakeRustlsConnect), Failure> {
+pub(crate) fn connector(tls: &TlsOptions) -> Result<(tokio_postgres::config::SslMode, MakeRustlsConnect), Failure> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let algorithms = provider.signature_verification_algorithms;
     let webpki = match tls.mode {
@@ -43,17 +41,12 @@ pub(crate) fn connector(
     let mode = match tls.mode {
         SslMode::Disable => tokio_postgres::config::SslMode::Disable,
         SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
-        SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
-            tokio_postgres::config::SslMode::Require
-        }
+        SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => tokio_postgres::config::SslMode::Require,
     };
     Ok((mode, MakeRustlsConnect::new(config)))
 }
 
-fn webpki_verifier(
-    tls: &TlsOptions,
-    provider: Arc<CryptoProvider>,
-) -> Result<Arc<WebPkiServerVerifier>, Failure> {
+fn webpki_verifier(tls: &TlsOptions, provider: Arc<CryptoProvider>) -> Result<Arc<WebPkiServerVerifier>, Failure> {
     let Some(ca_file) = &tls.ca_file else {
         return Err(Failure::Tls(format!(
             "sslmode={} needs a CA file (ssl-ca) to verify the server against",
@@ -64,8 +57,7 @@ fn webpki_verifier(
     let certs = CertificateDer::pem_file_iter(ca_file)
         .map_err(|e| Failure::Tls(format!("reading CA file {}: {e}", ca_file.display())))?;
     for cert in certs {
-        let cert =
-            cert.map_err(|e| Failure::Tls(format!("parsing CA file {}: {e}", ca_file.display())))?;
+        let cert = cert.map_err(|e| Failure::Tls(format!("parsing CA file {}: {e}", ca_file.display())))?;
         roots
             .add(cert)
             .map_err(|e| Failure::Tls(format!("CA file {}: {e}", ca_file.display())))?;

@@ -12,12 +12,12 @@
 
 use std::time::Duration;
 
-use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
 
 use super::connections::Connections;
-use super::pg_tls;
 use super::error::{CreateDatabaseError, Failure, FenceError, ProbeError, PromoteError, RepointError};
+use super::pg_tls;
 use super::postgres_probe::{PROBE_SQL, probe_from_row, timeline_history};
 use super::types::{EngineConfig, Fencing, Member, Probe, Promotion, Repointing};
 

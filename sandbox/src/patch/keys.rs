@@ -106,3 +106,95 @@ pub fn item_key(kind: &ListKind, item: &Value) -> Option<serde_json::Map<String,
     }
     Some(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn key_names(kind: &ListKind) -> Vec<&str> {
+        match kind {
+            ListKind::Map(keys) => keys.iter().map(|(k, _)| k.as_str()).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn builtin_lists_merge_by_their_kubernetes_keys() {
+        let pod_template = ["spec", "template", "spec"];
+        let at = |tail: &[&'static str]| -> Vec<&'static str> { pod_template.iter().chain(tail).copied().collect() };
+        assert_eq!(
+            key_names(&builtin_list_kind("Deployment", &at(&["containers"]))),
+            ["name"]
+        );
+        assert_eq!(
+            key_names(&builtin_list_kind("Deployment", &at(&["initContainers", "env"]))),
+            ["name"]
+        );
+        assert_eq!(
+            key_names(&builtin_list_kind("Deployment", &at(&["containers", "ports"]))),
+            ["containerPort", "protocol"]
+        );
+        assert_eq!(
+            key_names(&builtin_list_kind("Deployment", &at(&["containers", "volumeMounts"]))),
+            ["mountPath"]
+        );
+        assert_eq!(key_names(&builtin_list_kind("Pod", &["spec", "volumes"])), ["name"]);
+        assert_eq!(
+            key_names(&builtin_list_kind("Pod", &["spec", "imagePullSecrets"])),
+            ["name"]
+        );
+        assert_eq!(
+            key_names(&builtin_list_kind("Service", &["spec", "ports"])),
+            ["port", "protocol"]
+        );
+        assert_eq!(
+            key_names(&builtin_list_kind("Pod", &["status", "conditions"])),
+            ["type"]
+        );
+        assert_eq!(
+            key_names(&builtin_list_kind("Pod", &["metadata", "ownerReferences"])),
+            ["uid"]
+        );
+        assert_eq!(builtin_list_kind("Pod", &["metadata", "finalizers"]), ListKind::Set);
+        // No patchMergeKey in k8s.io/api: replaced as a whole.
+        assert_eq!(builtin_list_kind("Pod", &["spec", "tolerations"]), ListKind::Atomic);
+        assert_eq!(
+            builtin_list_kind("Pod", &["spec", "containers", "args"]),
+            ListKind::Atomic
+        );
+        assert_eq!(builtin_list_kind("Role", &["rules"]), ListKind::Atomic);
+        assert_eq!(builtin_list_kind("EndpointSlice", &["ports"]), ListKind::Atomic);
+    }
+
+    #[test]
+    fn item_keys_fill_defaults_and_need_the_other_keys() {
+        let ports = builtin_list_kind("Pod", &["spec", "containers", "ports"]);
+        let key = item_key(&ports, &json!({"containerPort": 80})).unwrap();
+        assert_eq!(
+            serde_json::Value::Object(key),
+            json!({"containerPort": 80, "protocol": "TCP"})
+        );
+        assert!(item_key(&ports, &json!({"name": "http"})).is_none());
+    }
+
+    #[test]
+    fn crd_schemas_declare_list_types() {
+        let map = json!({"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name", "proto"],
+            "items": {"properties": {"proto": {"default": "TCP"}}}});
+        let kind = schema_list_kind(&map).unwrap();
+        assert_eq!(
+            kind,
+            ListKind::Map(vec![("name".into(), None), ("proto".into(), Some("TCP".into()))])
+        );
+        assert_eq!(
+            schema_list_kind(&json!({"x-kubernetes-list-type": "set"})),
+            Some(ListKind::Set)
+        );
+        assert_eq!(
+            schema_list_kind(&json!({"x-kubernetes-list-type": "atomic"})),
+            Some(ListKind::Atomic)
+        );
+        assert_eq!(schema_list_kind(&json!({"type": "array"})), None);
+    }
+}

@@ -97,6 +97,13 @@ impl Cli {
     pub fn spawn_kubectl(&self, args: &[&str]) -> std::process::Child {
         self.command("kubectl", args).spawn().expect("spawn kubectl")
     }
+
+    pub fn spawn_kubectl_with(&self, args: &[&str], stdout: std::process::Stdio) -> std::process::Child {
+        self.command("kubectl", args)
+            .stdout(stdout)
+            .spawn()
+            .expect("spawn kubectl")
+    }
 }
 
 /// Poll `check` every 50 ms until it returns Some, or panic after `timeout`.

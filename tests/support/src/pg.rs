@@ -18,6 +18,7 @@
 
 pub mod server;
 pub mod shop;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -264,6 +265,31 @@ impl PgServer {
         }
     }
 
+    /// Turns TLS on (certificate for this server's IP, signed by a fresh CA) with a
+    /// reload, and returns the certificates; clients find the CA in [`tls::Certs::ca`].
+    /// Plain connections stay allowed.
+    pub async fn enable_tls(&self) -> anyhow::Result<tls::Certs> {
+        let certs = tls::make_certs(self.dir(), &self.name, &self.host()).await?;
+        let user = postgres_user()?;
+        for file in [&certs.cert, &certs.key] {
+            std::os::unix::fs::chown(file, Some(user.0), Some(user.1))?;
+        }
+        for sql in [
+            format!("ALTER SYSTEM SET ssl_cert_file = '{}'", certs.cert.display()),
+            format!("ALTER SYSTEM SET ssl_key_file = '{}'", certs.key.display()),
+            "ALTER SYSTEM SET ssl = on".to_string(),
+            "SELECT pg_reload_conf()".to_string(),
+        ] {
+            self.execute(&sql).await?;
+        }
+        wait_until("ssl = on", READY_TIMEOUT, || async {
+            let on: String = self.query_one("SELECT current_setting('ssl')").await?;
+            Ok((on == "on").then_some(()))
+        })
+        .await?;
+        Ok(certs)
+    }
+
     /// Waits until this replica's WAL receiver is streaming.
     pub async fn wait_streaming(&self) -> anyhow::Result<()> {
         wait_until(&format!("{} to stream", self.name), READY_TIMEOUT, || async {
@@ -409,6 +435,27 @@ mod tests {
         .unwrap();
         let in_recovery: bool = replica.query_one("SELECT pg_is_in_recovery()").await.unwrap();
         assert!(in_recovery);
+    }
+
+    #[tokio::test]
+    async fn synchronous_standby_is_honoured() {
+        let cluster = PgCluster::start(PgOptions {
+            replicas: 1,
+            synchronous_standby_names: Some("FIRST 1 (replica1)".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let state = wait_until("sync replica", READY_TIMEOUT, || async {
+            let s: Option<String> = cluster
+                .primary
+                .query_one("SELECT max(sync_state) FROM pg_stat_replication WHERE application_name = 'replica1'")
+                .await?;
+            Ok(s.filter(|s| s == "sync"))
+        })
+        .await
+        .unwrap();
+        assert_eq!(state, "sync");
     }
 
     #[tokio::test]

@@ -90,6 +90,11 @@ impl FieldSet {
         !self.member && self.children.values().all(FieldSet::is_empty)
     }
 
+    /// The same members (ignoring empty branches).
+    pub fn same_members(&self, other: &FieldSet) -> bool {
+        self.difference(other).is_empty() && other.difference(self).is_empty()
+    }
+
     pub fn union(&self, other: &FieldSet) -> FieldSet {
         let mut out = self.clone();
         out.member |= other.member;

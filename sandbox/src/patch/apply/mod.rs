@@ -172,7 +172,7 @@ pub fn server_side_apply(
     let mut me = me;
     if let Some(previous) = previous
         && !object_changed
-        && previous.set == me.set
+        && previous.set.same_members(&me.set)
     {
         me.time = previous.time;
     }
@@ -276,7 +276,7 @@ pub fn record_update(
         hints.status_subresource,
     );
     let time = match &mine {
-        Some(m) if m.set == set => m.time.clone(),
+        Some(m) if m.set.same_members(&set) => m.time.clone(),
         _ => Some(now.to_string()),
     };
     entries.push(Entry {
