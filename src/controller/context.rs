@@ -7,6 +7,7 @@ use kube::Client;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
 use super::metrics::Metrics;
+use super::backup::RunningBackups;
 use super::plan::runtime::PlanRuntimes;
 
 /// Shared by all reconciles of all controllers.
@@ -20,6 +21,8 @@ pub struct Context {
     pub metrics: Metrics,
     /// What the plan controller remembers between rounds.
     pub plans: PlanRuntimes,
+    /// Backups this process is running.
+    pub running_backups: RunningBackups,
 }
 
 impl Context {
@@ -27,7 +30,7 @@ impl Context {
     pub fn new(client: Client, metrics: Metrics, instance: Option<String>) -> Context {
         let reporter = Reporter { controller: "lifeboat".into(), instance };
         let recorder = Arc::new(Recorder::new(client.clone(), reporter));
-        Context { client, recorder, metrics, plans: PlanRuntimes::default() }
+        Context { client, recorder, metrics, plans: PlanRuntimes::default(), running_backups: RunningBackups::default() }
     }
 
     /// Publishes an event; a failure to record it is logged, never fatal.

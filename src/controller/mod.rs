@@ -1,6 +1,7 @@
 //! Controllers, one module per kind (arriving with the operator issue), and what they
 //! may do in the cluster.
 
+pub mod backup;
 pub mod backup_store;
 pub mod conditions;
 pub mod context;

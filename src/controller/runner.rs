@@ -14,9 +14,10 @@ use super::backup_store::{self, ReconcileStoreError};
 use super::context::Context;
 use super::leader::{self, LeaseSettings};
 use super::metrics::{ControllerLabels, FailureLabels, Metrics};
+use super::backup::{self, ReconcileBackupError};
 use super::failover::{self, ReconcileFailoverError};
 use super::plan::{self, ReconcilePlanError};
-use crate::api::{BackupStore, Failover, RecoveryPlan};
+use crate::api::{Backup, BackupStore, Failover, RecoveryPlan};
 
 /// Operator settings.
 #[derive(Clone, Debug)]
@@ -88,6 +89,19 @@ fn failover_error_policy(_fo: Arc<Failover>, err: &ReconcileFailoverError, _ctx:
     Action::requeue(Duration::from_secs(1))
 }
 
+async fn reconcile_backup(bk: Arc<Backup>, ctx: Arc<Context>) -> Result<Action, ReconcileBackupError> {
+    let started = Instant::now();
+    let span = tracing::info_span!("reconcile", controller = "backup", namespace = ?bk.metadata.namespace, name = ?bk.metadata.name);
+    let result = tracing::Instrument::instrument(backup::reconcile(bk, ctx.clone()), span).await;
+    record(&ctx.metrics, "backup", started, result.as_ref().err().map(|e| e.category()));
+    result
+}
+
+fn backup_error_policy(_bk: Arc<Backup>, err: &ReconcileBackupError, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(error = %err, reason = err.category(), "Backup reconcile failed");
+    Action::requeue(Duration::from_secs(5))
+}
+
 /// Runs every controller until `stop` resolves.
 async fn run_controllers(ctx: Arc<Context>, config: &OperatorConfig, stop: impl Future<Output = ()> + Send + Sync + 'static) {
     let ns = config.watch_namespace.as_deref();
@@ -112,11 +126,16 @@ async fn run_controllers(ctx: Arc<Context>, config: &OperatorConfig, stop: impl 
         .graceful_shutdown_on(stopped(rx.clone()))
         .run(reconcile_failover, failover_error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
+    let backups = Controller::new(scoped::<Backup>(&ctx.client, ns), watcher::Config::default())
+        .with_config(controller::Config::default().concurrency(config.concurrency))
+        .graceful_shutdown_on(stopped(rx.clone()))
+        .run(reconcile_backup, backup_error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()));
     let signal = async move {
         stop.await;
         let _ = tx.send(true);
     };
-    tokio::join!(stores, plans, failovers, signal);
+    tokio::join!(stores, plans, failovers, backups, signal);
 }
 
 /// Leads or waits, until `shutdown` flips to true. `ready` is set while the API is reachable.

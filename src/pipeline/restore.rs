@@ -158,9 +158,11 @@ pub async fn restore_object(
     if result.is_err() {
         // Kill before the withheld tail (or EOF) can reach the command.
         let _ = child.start_kill();
+    } else {
+        // Verified and fully sent: EOF tells the command its input is complete.
+        drop(held_stdin);
     }
     let status = child.wait().await;
-    drop(held_stdin);
     let stderr = stderr_task.await.unwrap_or_default();
     let raw_bytes = match result {
         Ok(raw) => raw,

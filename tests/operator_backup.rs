@@ -1,0 +1,149 @@
+//! Scheduled backups through the operator: real PostgreSQL, real garage, kube-sandbox.
+//! Completed Backups show in status; retention trims Backup objects and their S3 objects;
+//! a Delete-policy Backup takes its objects with it.
+
+use std::time::Duration;
+
+use kube::Api;
+use kube::api::{DeleteParams, ListParams};
+use lifeboat::api::{Backup, BackupPhase, RecoveryPlan};
+use lifeboat::storage::catalog::list_backups;
+use lifeboat::storage::client::Store;
+use lifeboat::storage::config::{StaticCredentials, StoreConfig};
+use lifeboat_testkit::cluster::{TestCluster, register_pod};
+use lifeboat_testkit::pg::shop::{ShopSize, create_shop};
+use lifeboat_testkit::pg::{PASSWORD, PASSWORD_USER, PgCluster, PgOptions};
+use lifeboat_testkit::s3::Garage;
+use lifeboat_testkit::tools::wait_until_async;
+
+struct Operator(std::process::Child);
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn manifest(garage: &Garage) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: Secret
+metadata: {{name: db-credentials}}
+stringData: {{username: {PASSWORD_USER}, password: {PASSWORD}}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: s3-keys}}
+stringData: {{AWS_ACCESS_KEY_ID: {key}, AWS_SECRET_ACCESS_KEY: {secret}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: db}}
+spec: {{selector: {{app: db}}, ports: [{{port: 5432}}]}}
+---
+apiVersion: lifeboat.dev/v1alpha1
+kind: BackupStore
+metadata: {{name: garage}}
+spec:
+  s3: {{bucket: {bucket}, endpoint: '{endpoint}', region: {region}, forcePathStyle: true, credentialsSecret: {{name: s3-keys}}}}
+---
+apiVersion: lifeboat.dev/v1alpha1
+kind: RecoveryPlan
+metadata: {{name: shop}}
+spec:
+  engine: postgres
+  members: {{selector: {{matchLabels: {{app: db}}}}}}
+  credentialsSecret: {{name: db-credentials}}
+  writerService: db
+  objectives: {{rpo: 1m, rto: 1m}}
+  backup:
+    schedule: "*/2 * * * * *"
+    store: garage
+    databases: [shop]
+    retention: {{keepLast: 2}}
+"#,
+        key = garage.access_key(),
+        secret = garage.secret_key(),
+        bucket = garage.bucket(),
+        endpoint = garage.endpoint(),
+        region = garage.region(),
+    )
+}
+
+async fn store(garage: &Garage) -> Store {
+    let mut config = StoreConfig::new(garage.bucket());
+    config.endpoint = Some(garage.endpoint());
+    config.region = garage.region().into();
+    config.force_path_style = true;
+    config.credentials = Some(StaticCredentials { access_key_id: garage.access_key().into(), secret_access_key: garage.secret_key().into() });
+    Store::connect(config).await.expect("store")
+}
+
+fn phase(b: &Backup) -> Option<BackupPhase> {
+    b.status.as_ref().and_then(|s| s.phase)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_backups_complete_and_retention_trims_objects_and_s3() {
+    let pg = PgCluster::start(PgOptions { replicas: 1, ..PgOptions::default() }).await.expect("postgres");
+    create_shop(&pg.primary, "shop", ShopSize::SMALL).await.expect("shop");
+    let garage = tokio::task::block_in_place(Garage::start).expect("garage");
+    let cluster = TestCluster::with_crds().await;
+    let client = cluster.sandbox.client().await;
+    register_pod(&client, "default", "db-0", &[("app", "db")], &pg.primary.host()).await;
+    register_pod(&client, "default", "db-1", &[("app", "db")], &pg.replicas[0].host()).await;
+    let run = cluster.kubectl_stdin(&["apply", "-f", "-"], &manifest(&garage));
+    assert!(run.ok, "{}", run.stderr);
+    let _operator = Operator(
+        std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+            .arg("operator")
+            .env("KUBECONFIG", cluster.kubeconfig())
+            .env("LIFEBOAT_HTTP_ADDR", "127.0.0.1:0")
+            .env("POD_NAME", "op")
+            .spawn()
+            .expect("operator"),
+    );
+    let backups: Api<Backup> = Api::default_namespaced(client.clone());
+    let plans: Api<RecoveryPlan> = Api::default_namespaced(client.clone());
+
+    // Completed backups appear, taken from the replica (preferReplica), and show in the plan.
+    let first = wait_until_async("a Completed Backup", Duration::from_secs(60), || async {
+        backups.list(&ListParams::default()).await.ok()?.items.into_iter().find(|b| phase(b) == Some(BackupPhase::Completed))
+    })
+    .await;
+    let status = first.status.clone().expect("status");
+    assert_eq!(status.source_member.as_deref(), Some("db-1"), "dumped from the replica");
+    assert!(status.size_bytes.is_some_and(|s| s > 0) && status.objects.len() == 1 && status.objects[0].sha256.len() == 64);
+    let first_name = first.metadata.name.clone().expect("name");
+    wait_until_async("plan lastBackup", Duration::from_secs(30), || async {
+        plans.get("shop").await.ok()?.status?.last_backup.filter(|b| b.size_bytes.is_some())
+    })
+    .await;
+
+    // Retention keeps the newest two: the first one goes, with its S3 objects.
+    wait_until_async("first Backup pruned", Duration::from_secs(60), || async {
+        backups.get_opt(&first_name).await.ok()?.is_none().then_some(())
+    })
+    .await;
+    let s3 = store(&garage).await;
+    let catalog = wait_until_async("S3 catalog trimmed too", Duration::from_secs(30), || async {
+        let entries = list_backups(&s3, "default", "shop").await.ok()?;
+        (!entries.iter().any(|e| e.backup == first_name)).then_some(entries)
+    })
+    .await;
+    assert!(!catalog.is_empty() && catalog.len() <= 3, "{:?}", catalog.iter().map(|e| &e.backup).collect::<Vec<_>>());
+    let completed = backups.list(&ListParams::default()).await.expect("list").items.into_iter().filter(|b| phase(b) == Some(BackupPhase::Completed)).count();
+    assert!(completed <= 3, "retention keeps 2 (+1 completing meanwhile), saw {completed}");
+
+    // Deleting a Delete-policy Backup deletes its objects; the finalizer then lets it go.
+    let victim = catalog[0].backup.clone();
+    backups.delete(&victim, &DeleteParams::default()).await.expect("delete");
+    wait_until_async("objects deleted with the Backup", Duration::from_secs(30), || async {
+        let gone = backups.get_opt(&victim).await.ok()?.is_none();
+        let entries = list_backups(&s3, "default", "shop").await.ok()?;
+        (gone && !entries.iter().any(|e| e.backup == victim)).then_some(())
+    })
+    .await;
+}
