@@ -25,7 +25,11 @@ async fn backup_shop(store: &Store, source: &MariaServer, options: &BackupOption
         engine: "mysql".into(),
         server_version: source.query_one::<String>("SELECT VERSION()").await.unwrap(),
         consistent_position: Some(source.query_one::<String>("SELECT @@gtid_binlog_pos").await.unwrap()),
-        jobs: vec![DumpJob { database: "shop".into(), format: "sql".into(), command: mariadb_dump(source, "shop") }],
+        jobs: vec![DumpJob {
+            database: "shop".into(),
+            format: "sql".into(),
+            command: mariadb_dump(source, "shop"),
+        }],
     };
     run_backup(store, request, options).await.unwrap()
 }
@@ -34,7 +38,9 @@ fn spool() -> (tempfile::TempDir, RestoreOptions) {
     let dir = tempfile::tempdir().unwrap();
     let options = RestoreOptions {
         identities: vec![],
-        verification: Verification::BeforeRestore { spool_dir: dir.path().to_path_buf() },
+        verification: Verification::BeforeRestore {
+            spool_dir: dir.path().to_path_buf(),
+        },
     };
     (dir, options)
 }
@@ -52,17 +58,26 @@ async fn round_trip(encrypt: bool) {
     let manifest = backup_shop(&store, &source.primary, &options).await;
     assert_eq!(manifest.engine, "mysql");
     let object = &manifest.objects[0];
-    assert_eq!(stored_sha256(&store, &object.key).await, (object.sha256.clone(), object.size));
+    assert_eq!(
+        stored_sha256(&store, &object.key).await,
+        (object.sha256.clone(), object.size)
+    );
 
     let target = MariaCluster::start(MariaOptions::default()).await.unwrap();
     let (spool_dir, mut restore) = spool();
     restore.identities = parse_identities(identity.to_string().expose_secret()).unwrap();
-    restore_object(&store, object, mariadb_client(&target.primary), &restore).await.unwrap();
+    restore_object(&store, object, mariadb_client(&target.primary), &restore)
+        .await
+        .unwrap();
     assert_eq!(
         table_sums(&target.primary, "shop").await.unwrap(),
         table_sums(&source.primary, "shop").await.unwrap()
     );
-    assert_eq!(std::fs::read_dir(spool_dir.path()).unwrap().count(), 0, "spool file removed");
+    assert_eq!(
+        std::fs::read_dir(spool_dir.path()).unwrap().count(),
+        0,
+        "spool file removed"
+    );
 }
 
 #[tokio::test]
@@ -87,7 +102,9 @@ async fn flipped_byte_is_caught_before_the_client_sees_any_sql() {
 
     let target = MariaCluster::start(MariaOptions::default()).await.unwrap();
     let (_spool_dir, restore) = spool();
-    let err = restore_object(&store, object, mariadb_client(&target.primary), &restore).await.unwrap_err();
+    let err = restore_object(&store, object, mariadb_client(&target.primary), &restore)
+        .await
+        .unwrap_err();
     assert!(matches!(err, RestoreError::Corrupt { .. }), "{err}");
     let schemas: i64 = target
         .primary
@@ -103,16 +120,29 @@ async fn failing_dump_reports_its_stderr_and_stores_nothing() {
     let store = garage_store(&garage).await;
     let source = MariaCluster::start(MariaOptions::default()).await.unwrap();
     let mut dump = tokio::process::Command::new("mariadb-dump");
-    dump.args(["--no-defaults", "-h", &source.primary.host(), "-u", mariadb::PASSWORD_USER, "-pwrong-password"])
-        .args(["--databases", "mysql"]);
+    dump.args([
+        "--no-defaults",
+        "-h",
+        &source.primary.host(),
+        "-u",
+        mariadb::PASSWORD_USER,
+        "-pwrong-password",
+    ])
+    .args(["--databases", "mysql"]);
     let request = BackupRequest {
         key: BackupKey::new("shop", "catalog", "bad").unwrap(),
         engine: "mysql".into(),
         server_version: "10.11".into(),
         consistent_position: None,
-        jobs: vec![DumpJob { database: "mysql".into(), format: "sql".into(), command: dump }],
+        jobs: vec![DumpJob {
+            database: "mysql".into(),
+            format: "sql".into(),
+            command: dump,
+        }],
     };
-    let err = run_backup(&store, request, &BackupOptions::default()).await.unwrap_err();
+    let err = run_backup(&store, request, &BackupOptions::default())
+        .await
+        .unwrap_err();
     assert!(matches!(err, BackupError::DumpFailed { .. }), "{err}");
     assert!(err.to_string().contains("Access denied"), "{err}");
     assert_eq!(keys_under(&store, "backups/").await, Vec::<String>::new());

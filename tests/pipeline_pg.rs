@@ -20,8 +20,17 @@ async fn backup_shop(store: &Store, source: &PgServer, name: &str, options: &Bac
         key: BackupKey::new("shop", "orders", name).unwrap(),
         engine: "postgres".into(),
         server_version: source.query_one::<String>("SHOW server_version").await.unwrap(),
-        consistent_position: Some(source.query_one::<String>("SELECT pg_current_wal_lsn()::text").await.unwrap()),
-        jobs: vec![DumpJob { database: "shop".into(), format: "pgdump".into(), command: pg_dump(source, "shop") }],
+        consistent_position: Some(
+            source
+                .query_one::<String>("SELECT pg_current_wal_lsn()::text")
+                .await
+                .unwrap(),
+        ),
+        jobs: vec![DumpJob {
+            database: "shop".into(),
+            format: "pgdump".into(),
+            command: pg_dump(source, "shop"),
+        }],
     };
     run_backup(store, request, options).await.unwrap()
 }
@@ -59,15 +68,23 @@ async fn round_trip(encrypt: bool) {
     assert_eq!(manifest.encryption.is_some(), encrypt);
     let object = &manifest.objects[0];
     assert_eq!(object.key.ends_with(".pgdump.zst.age"), encrypt, "{}", object.key);
-    assert_eq!(stored_sha256(&store, &object.key).await, (object.sha256.clone(), object.size));
+    assert_eq!(
+        stored_sha256(&store, &object.key).await,
+        (object.sha256.clone(), object.size)
+    );
     assert!(object.raw_size > object.size, "the dump was compressed");
     let listed = list_backups(&store, "shop", "orders").await.unwrap();
     assert_eq!(listed[0].manifest, manifest);
 
     let target = fresh_target().await;
     let identities = parse_identities(identity.to_string().expose_secret()).unwrap();
-    let restore = RestoreOptions { identities, verification: Verification::Streaming };
-    let stats = restore_object(&store, object, pg_restore(&target.primary, "shop"), &restore).await.unwrap();
+    let restore = RestoreOptions {
+        identities,
+        verification: Verification::Streaming,
+    };
+    let stats = restore_object(&store, object, pg_restore(&target.primary, "shop"), &restore)
+        .await
+        .unwrap();
     assert_eq!(stats.raw_bytes, object.raw_size);
     assert_eq!(
         table_sums(&target.primary, "shop").await.unwrap(),
@@ -96,8 +113,13 @@ async fn flipped_byte_fails_with_checksum_error_and_target_untouched() {
     flip_middle_byte(&store, &object.key).await;
 
     let target = fresh_target().await;
-    let restore = RestoreOptions { identities: vec![], verification: Verification::Streaming };
-    let err = restore_object(&store, object, pg_restore(&target.primary, "shop"), &restore).await.unwrap_err();
+    let restore = RestoreOptions {
+        identities: vec![],
+        verification: Verification::Streaming,
+    };
+    let err = restore_object(&store, object, pg_restore(&target.primary, "shop"), &restore)
+        .await
+        .unwrap_err();
     assert!(matches!(err, RestoreError::Corrupt { .. }), "{err}");
     assert!(err.to_string().contains(&object.sha256), "{err}");
     assert_eq!(public_tables(&target.primary).await, 0, "no partial restore is visible");
@@ -110,16 +132,31 @@ async fn failing_dump_reports_its_stderr_and_stores_nothing() {
     let source = PgCluster::start(PgOptions::default()).await.unwrap();
     create_shop(&source.primary, "shop", ShopSize::SMALL).await.unwrap();
     let mut dump = tokio::process::Command::new(pg::bin_dir().join("pg_dump"));
-    dump.args(["-Fc", "-Z0", "-h", &source.primary.host(), "-U", pg::PASSWORD_USER, "-d", "shop"])
-        .env("PGPASSWORD", "wrong-password");
+    dump.args([
+        "-Fc",
+        "-Z0",
+        "-h",
+        &source.primary.host(),
+        "-U",
+        pg::PASSWORD_USER,
+        "-d",
+        "shop",
+    ])
+    .env("PGPASSWORD", "wrong-password");
     let request = BackupRequest {
         key: BackupKey::new("shop", "orders", "bad").unwrap(),
         engine: "postgres".into(),
         server_version: "15".into(),
         consistent_position: None,
-        jobs: vec![DumpJob { database: "shop".into(), format: "pgdump".into(), command: dump }],
+        jobs: vec![DumpJob {
+            database: "shop".into(),
+            format: "pgdump".into(),
+            command: dump,
+        }],
     };
-    let err = run_backup(&store, request, &BackupOptions::default()).await.unwrap_err();
+    let err = run_backup(&store, request, &BackupOptions::default())
+        .await
+        .unwrap_err();
     match &err {
         BackupError::DumpFailed { stderr, .. } => {
             assert!(stderr.contains("password authentication failed"), "{stderr}")

@@ -25,9 +25,22 @@ async fn backup(store: &Store, name: &str) {
         engine: "postgres".into(),
         server_version: "15".into(),
         consistent_position: None,
-        jobs: vec![DumpJob { database: "orders".into(), format: "pgdump".into(), command: generator(6 << 20) }],
+        jobs: vec![DumpJob {
+            database: "orders".into(),
+            format: "pgdump".into(),
+            command: generator(6 << 20),
+        }],
     };
-    run_backup(store, request, &BackupOptions { parts_in_flight: 2, ..Default::default() }).await.unwrap();
+    run_backup(
+        store,
+        request,
+        &BackupOptions {
+            parts_in_flight: 2,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -43,9 +56,14 @@ async fn locked_backup_survives_prune_and_is_reported_kept() {
         .await
         .unwrap();
     let mut locked_config = moto_config(&moto, "locked-backups");
-    locked_config.object_lock = Some(ObjectLock { mode: ObjectLockMode::Governance, retain_days: 1 });
-    locked_config.server_side_encryption =
-        Some(ServerSideEncryption { mode: SseMode::AwsKms, kms_key_id: Some("lifeboat-test-key".into()) });
+    locked_config.object_lock = Some(ObjectLock {
+        mode: ObjectLockMode::Governance,
+        retain_days: 1,
+    });
+    locked_config.server_side_encryption = Some(ServerSideEncryption {
+        mode: SseMode::AwsKms,
+        kms_key_id: Some("lifeboat-test-key".into()),
+    });
     let locked = Store::connect(locked_config).await.unwrap();
 
     backup(&plain, "a-old-unlocked").await;
@@ -55,7 +73,14 @@ async fn locked_backup_survives_prune_and_is_reported_kept() {
     let catalog = list_backups(&plain, "shop", "orders").await.unwrap();
     let locked_manifest = &catalog.iter().find(|e| e.backup == "b-locked").unwrap().manifest;
     let object = &locked_manifest.objects[0];
-    let head = plain.client().head_object().bucket("locked-backups").key(&object.key).send().await.unwrap();
+    let head = plain
+        .client()
+        .head_object()
+        .bucket("locked-backups")
+        .key(&object.key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(head.server_side_encryption().map(|s| s.as_str()), Some("aws:kms"));
     assert_eq!(head.ssekms_key_id(), Some("lifeboat-test-key"));
     assert_eq!(head.object_lock_mode().map(|m| m.as_str()), Some("GOVERNANCE"));
@@ -63,11 +88,23 @@ async fn locked_backup_survives_prune_and_is_reported_kept() {
 
     let entries: Vec<BackupAt> = catalog
         .iter()
-        .map(|e| BackupAt { name: e.backup.clone(), completed_at: e.manifest.completed_at })
+        .map(|e| BackupAt {
+            name: e.backup.clone(),
+            completed_at: e.manifest.completed_at,
+        })
         .collect();
-    let keep_only_newest = Retention { keep_last: 0, keep_hourly: 0, keep_daily: 0, keep_weekly: 0, keep_monthly: 0 };
+    let keep_only_newest = Retention {
+        keep_last: 0,
+        keep_hourly: 0,
+        keep_daily: 0,
+        keep_weekly: 0,
+        keep_monthly: 0,
+    };
     let decision = select(&entries, &keep_only_newest);
-    assert_eq!(decision.delete, vec!["b-locked".to_string(), "a-old-unlocked".to_string()]);
+    assert_eq!(
+        decision.delete,
+        vec!["b-locked".to_string(), "a-old-unlocked".to_string()]
+    );
 
     let report = prune_backups(&plain, "shop", "orders", &decision.delete).await.unwrap();
     assert_eq!(report.deleted, vec!["a-old-unlocked".to_string()]);
@@ -75,26 +112,54 @@ async fn locked_backup_survives_prune_and_is_reported_kept() {
     assert_eq!(report.kept_locked[0].backup, "b-locked");
     assert!(report.kept_locked[0].locked_until.unwrap() > chrono::Utc::now());
 
-    let left: Vec<String> = list_backups(&plain, "shop", "orders").await.unwrap().into_iter().map(|e| e.backup).collect();
+    let left: Vec<String> = list_backups(&plain, "shop", "orders")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.backup)
+        .collect();
     assert_eq!(left, vec!["c-newest".to_string(), "b-locked".to_string()]);
     // The locked backup is still whole: its object matches the manifest.
-    assert_eq!(stored_sha256(&plain, &object.key).await, (object.sha256.clone(), object.size));
+    assert_eq!(
+        stored_sha256(&plain, &object.key).await,
+        (object.sha256.clone(), object.size)
+    );
 }
 
 #[tokio::test]
 async fn aes256_server_side_encryption_is_requested_on_every_object() {
     let moto = Moto::start().unwrap();
     let mut config = moto_config(&moto, "sse-backups");
-    config.server_side_encryption = Some(ServerSideEncryption { mode: SseMode::Aes256, kms_key_id: None });
+    config.server_side_encryption = Some(ServerSideEncryption {
+        mode: SseMode::Aes256,
+        kms_key_id: None,
+    });
     config.storage_class = Some("STANDARD_IA".into());
     let store = Store::connect(config).await.unwrap();
-    store.client().create_bucket().bucket("sse-backups").send().await.unwrap();
+    store
+        .client()
+        .create_bucket()
+        .bucket("sse-backups")
+        .send()
+        .await
+        .unwrap();
     backup(&store, "b1").await;
     let keys = keys_under(&store, "shop/orders/b1/").await;
     assert_eq!(keys.len(), 2, "{keys:?}");
     for key in keys {
-        let head = store.client().head_object().bucket("sse-backups").key(&key).send().await.unwrap();
-        assert_eq!(head.server_side_encryption().map(|s| s.as_str()), Some("AES256"), "{key}");
+        let head = store
+            .client()
+            .head_object()
+            .bucket("sse-backups")
+            .key(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            head.server_side_encryption().map(|s| s.as_str()),
+            Some("AES256"),
+            "{key}"
+        );
         assert_eq!(head.storage_class().map(|s| s.as_str()), Some("STANDARD_IA"), "{key}");
     }
 }

@@ -39,7 +39,11 @@ fn newest(backups: &[BackupAt]) -> Option<&BackupAt> {
 }
 
 fn slots(backups: &[BackupAt], key: impl Fn(&DateTime<Utc>) -> (i32, u32, u32)) -> usize {
-    backups.iter().map(|b| key(&b.completed_at)).collect::<HashSet<_>>().len()
+    backups
+        .iter()
+        .map(|b| key(&b.completed_at))
+        .collect::<HashSet<_>>()
+        .len()
 }
 
 proptest! {

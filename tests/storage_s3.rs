@@ -33,7 +33,9 @@ async fn store_check_passes_and_names_each_failure() {
         access_key_id: garage.access_key().into(),
         secret_access_key: "0".repeat(64),
     });
-    let err = check_store(&Store::connect(wrong_secret).await.unwrap()).await.unwrap_err();
+    let err = check_store(&Store::connect(wrong_secret).await.unwrap())
+        .await
+        .unwrap_err();
     assert_eq!(err.reason, CheckReason::BadCredentials, "{err}");
 
     let mut unknown_key = garage_config(&garage);
@@ -41,12 +43,16 @@ async fn store_check_passes_and_names_each_failure() {
         access_key_id: "GK000000000000000000000000".into(),
         secret_access_key: "0".repeat(64),
     });
-    let err = check_store(&Store::connect(unknown_key).await.unwrap()).await.unwrap_err();
+    let err = check_store(&Store::connect(unknown_key).await.unwrap())
+        .await
+        .unwrap_err();
     assert_eq!(err.reason, CheckReason::BadCredentials, "{err}");
 
     let mut no_bucket = garage_config(&garage);
     no_bucket.bucket = "no-such-bucket".into();
-    let err = check_store(&Store::connect(no_bucket).await.unwrap()).await.unwrap_err();
+    let err = check_store(&Store::connect(no_bucket).await.unwrap())
+        .await
+        .unwrap_err();
     assert_eq!(err.reason, CheckReason::NoSuchBucket, "{err}");
 
     // garage speaks plain HTTP: an https client fails in the TLS handshake.
@@ -59,7 +65,9 @@ async fn store_check_passes_and_names_each_failure() {
     let nothing = net::allocate(3900).unwrap();
     let mut unreachable = garage_config(&garage);
     unreachable.endpoint = Some(format!("http://{}:3900", nothing.host()));
-    let err = check_store(&Store::connect(unreachable).await.unwrap()).await.unwrap_err();
+    let err = check_store(&Store::connect(unreachable).await.unwrap())
+        .await
+        .unwrap_err();
     assert_eq!(err.reason, CheckReason::Unreachable, "{err}");
 }
 
@@ -77,9 +85,16 @@ use lifeboat::storage::StoreConfig;
 async fn multipart_upload_streams_parts_and_reads_back_identical() {
     let garage = Garage::start().unwrap();
     let store = garage_store(&garage).await;
-    let sizing = PartSizing { initial: 5 << 20, max_parts: 10_000 };
-    let mut upload = MultipartUpload::create(&store, "t/blob", "application/octet-stream", 2).await.unwrap();
-    let data: Vec<u8> = (0..(12u32 << 20)).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let sizing = PartSizing {
+        initial: 5 << 20,
+        max_parts: 10_000,
+    };
+    let mut upload = MultipartUpload::create(&store, "t/blob", "application/octet-stream", 2)
+        .await
+        .unwrap();
+    let data: Vec<u8> = (0..(12u32 << 20))
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     for chunk in data.chunks(sizing.part_size(1)) {
         upload.send_part(bytes::Bytes::copy_from_slice(chunk)).await.unwrap();
     }
@@ -101,7 +116,11 @@ async fn catalog_lists_completed_backups_newest_first_from_s3_alone() {
             engine: "postgres".into(),
             server_version: "15".into(),
             consistent_position: Some("0/1".into()),
-            jobs: vec![DumpJob { database: "db".into(), format: "pgdump".into(), command: generator(1000) }],
+            jobs: vec![DumpJob {
+                database: "db".into(),
+                format: "pgdump".into(),
+                command: generator(1000),
+            }],
         };
         run_backup(&store, request, &BackupOptions::default()).await.unwrap();
     }
@@ -121,13 +140,22 @@ async fn catalog_lists_completed_backups_newest_first_from_s3_alone() {
         engine: "mysql".into(),
         server_version: "10.11".into(),
         consistent_position: None,
-        jobs: vec![DumpJob { database: "db".into(), format: "sql".into(), command: generator(10) }],
+        jobs: vec![DumpJob {
+            database: "db".into(),
+            format: "sql".into(),
+            command: generator(10),
+        }],
     };
     run_backup(&store, other, &BackupOptions::default()).await.unwrap();
 
     // A fresh client, as a new cluster after a disaster would have.
     let fresh = garage_store(&garage).await;
-    let names: Vec<String> = list_backups(&fresh, "shop", "orders").await.unwrap().into_iter().map(|e| e.backup).collect();
+    let names: Vec<String> = list_backups(&fresh, "shop", "orders")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.backup)
+        .collect();
     assert_eq!(names, vec!["third", "second", "first"]);
     let entry = &list_backups(&fresh, "shop", "orders").await.unwrap()[0];
     assert_eq!(entry.manifest.objects[0].raw_size, 1000);
@@ -138,14 +166,23 @@ async fn catalog_lists_completed_backups_newest_first_from_s3_alone() {
 async fn orphaned_multipart_uploads_are_aborted() {
     let garage = Garage::start().unwrap();
     let store = garage_store(&garage).await;
-    let mut upload = MultipartUpload::create(&store, "backups/shop/p/b/db.zst", "application/octet-stream", 1).await.unwrap();
+    let mut upload = MultipartUpload::create(&store, "backups/shop/p/b/db.zst", "application/octet-stream", 1)
+        .await
+        .unwrap();
     upload.send_part(bytes::Bytes::from(vec![7u8; 5 << 20])).await.unwrap();
     while upload.next_finished().await.unwrap().is_some() {}
     std::mem::drop(upload); // a crashed backup: never completed nor aborted
     assert_eq!(uploads_under(&store, "backups/").await, 1);
     // Uploads younger than the threshold are left alone (a backup may be running).
-    assert!(abort_orphaned_uploads(&store, "backups/", Duration::from_secs(3600)).await.unwrap().is_empty());
-    let aborted = abort_orphaned_uploads(&store, "backups/", Duration::ZERO).await.unwrap();
+    assert!(
+        abort_orphaned_uploads(&store, "backups/", Duration::from_secs(3600))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let aborted = abort_orphaned_uploads(&store, "backups/", Duration::ZERO)
+        .await
+        .unwrap();
     assert_eq!(aborted, vec!["backups/shop/p/b/db.zst".to_string()]);
     assert_eq!(uploads_under(&store, "backups/").await, 0);
 }

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod members;
 pub mod permissions;
 pub mod plan;
+pub mod restore;
 pub mod runner;
 pub mod secrets;
 pub mod status;

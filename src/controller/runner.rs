@@ -16,8 +16,9 @@ use super::leader::{self, LeaseSettings};
 use super::metrics::{ControllerLabels, FailureLabels, Metrics};
 use super::backup::{self, ReconcileBackupError};
 use super::failover::{self, ReconcileFailoverError};
+use super::restore::{self, ReconcileRestoreError};
 use super::plan::{self, ReconcilePlanError};
-use crate::api::{Backup, BackupStore, Failover, RecoveryPlan};
+use crate::api::{Backup, BackupStore, Failover, RecoveryPlan, Restore};
 
 /// Operator settings.
 #[derive(Clone, Debug)]
@@ -102,6 +103,19 @@ fn backup_error_policy(_bk: Arc<Backup>, err: &ReconcileBackupError, _ctx: Arc<C
     Action::requeue(Duration::from_secs(5))
 }
 
+async fn reconcile_restore(rst: Arc<Restore>, ctx: Arc<Context>) -> Result<Action, ReconcileRestoreError> {
+    let started = Instant::now();
+    let span = tracing::info_span!("reconcile", controller = "restore", namespace = ?rst.metadata.namespace, name = ?rst.metadata.name);
+    let result = tracing::Instrument::instrument(restore::reconcile(rst, ctx.clone()), span).await;
+    record(&ctx.metrics, "restore", started, result.as_ref().err().map(|e| e.category()));
+    result
+}
+
+fn restore_error_policy(_rst: Arc<Restore>, err: &ReconcileRestoreError, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(error = %err, reason = err.category(), "Restore reconcile failed");
+    Action::requeue(Duration::from_secs(5))
+}
+
 /// Runs every controller until `stop` resolves.
 async fn run_controllers(ctx: Arc<Context>, config: &OperatorConfig, stop: impl Future<Output = ()> + Send + Sync + 'static) {
     let ns = config.watch_namespace.as_deref();
@@ -131,11 +145,16 @@ async fn run_controllers(ctx: Arc<Context>, config: &OperatorConfig, stop: impl 
         .graceful_shutdown_on(stopped(rx.clone()))
         .run(reconcile_backup, backup_error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
+    let restores = Controller::new(scoped::<Restore>(&ctx.client, ns), watcher::Config::default())
+        .with_config(controller::Config::default().concurrency(config.concurrency))
+        .graceful_shutdown_on(stopped(rx.clone()))
+        .run(reconcile_restore, restore_error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()));
     let signal = async move {
         stop.await;
         let _ = tx.send(true);
     };
-    tokio::join!(stores, plans, failovers, backups, signal);
+    tokio::join!(stores, plans, failovers, backups, restores, signal);
 }
 
 /// Leads or waits, until `shutdown` flips to true. `ready` is set while the API is reachable.

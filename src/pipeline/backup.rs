@@ -13,10 +13,10 @@ use tokio_util::io::SyncIoBridge;
 
 use super::sink::{Compressed, PartSink, compress};
 use super::tail::read_tail;
+use crate::storage::Store;
 use crate::storage::keys::{BackupKey, KeyError};
 use crate::storage::manifest::{self, Compression, Encryption, Manifest, ManifestObject};
 use crate::storage::multipart::{MultipartUpload, PartSizing, UploadError, put_small};
-use crate::storage::Store;
 
 /// One database to dump.
 #[derive(Debug)]
@@ -83,15 +83,9 @@ pub enum BackupError {
         stderr: String,
     },
     #[error("compressing or encrypting the dump of {database}: {source}")]
-    Stream {
-        database: String,
-        source: std::io::Error,
-    },
+    Stream { database: String, source: std::io::Error },
     #[error("uploading the dump of {database}: {source}")]
-    Upload {
-        database: String,
-        source: UploadError,
-    },
+    Upload { database: String, source: UploadError },
     #[error("writing the manifest: {0}")]
     Manifest(UploadError),
 }

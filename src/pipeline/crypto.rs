@@ -37,12 +37,10 @@ pub fn parse_identities(text: &str) -> Result<Vec<Identity>, CryptoError> {
             continue;
         }
         // The reason text never contains the key itself.
-        let identity = line
-            .parse::<Identity>()
-            .map_err(|reason| CryptoError::Identity {
-                line: n + 1,
-                reason: reason.to_string(),
-            })?;
+        let identity = line.parse::<Identity>().map_err(|reason| CryptoError::Identity {
+            line: n + 1,
+            reason: reason.to_string(),
+        })?;
         out.push(identity);
     }
     if out.is_empty() {

@@ -27,10 +27,7 @@ pub enum DecodeFailure {
 impl DecodeFailure {
     pub fn into_error(self, store: &Store, object: &ManifestObject, stderr: &str) -> RestoreError {
         match self {
-            DecodeFailure::Corrupt {
-                actual,
-                actual_size,
-            } => RestoreError::Corrupt {
+            DecodeFailure::Corrupt { actual, actual_size } => RestoreError::Corrupt {
                 bucket: store.bucket().into(),
                 key: object.key.clone(),
                 expected: object.sha256.clone(),
@@ -67,10 +64,7 @@ pub fn decode_into<R: Read, W: Write>(
     out: Option<W>,
 ) -> (Result<u64, DecodeFailure>, Option<W>) {
     let Some(out) = out else {
-        return (
-            Err(DecodeFailure::CommandInput(io::Error::other("no stdin"))),
-            None,
-        );
+        return (Err(DecodeFailure::CommandInput(io::Error::other("no stdin"))), None);
     };
     let mut hashing = HashingReader::new(source);
     let held = HoldBack::new(out);
@@ -79,12 +73,10 @@ pub fn decode_into<R: Read, W: Write>(
     let verified = hashing.finish();
     let failure = match (&verified, &decoded) {
         (Err(e), _) => Some(DecodeFailure::Decode(io::Error::new(e.kind(), e.to_string()))),
-        (Ok((sha, size)), _) if *sha != expected.sha256 || *size != expected.size => {
-            Some(DecodeFailure::Corrupt {
-                actual: sha.clone(),
-                actual_size: *size,
-            })
-        }
+        (Ok((sha, size)), _) if *sha != expected.sha256 || *size != expected.size => Some(DecodeFailure::Corrupt {
+            actual: sha.clone(),
+            actual_size: *size,
+        }),
         (Ok(_), _) => None,
     };
     if let Some(f) = failure {

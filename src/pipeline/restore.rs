@@ -115,9 +115,7 @@ pub async fn restore_object(
     // Spool first when asked: the command only starts once the object is verified.
     let spooled = match &options.verification {
         Verification::Streaming => None,
-        Verification::BeforeRestore { spool_dir } => {
-            Some(spool(store, object, &mut stream.body, spool_dir).await?)
-        }
+        Verification::BeforeRestore { spool_dir } => Some(spool(store, object, &mut stream.body, spool_dir).await?),
     };
 
     let program = command.as_std().get_program().to_string_lossy().into_owned();
@@ -138,22 +136,17 @@ pub async fn restore_object(
     let decoded = match spooled {
         None => {
             let reader = SyncIoBridge::new(stream.body);
-            tokio::task::spawn_blocking(move || {
-                decode_into(reader, &expected, &identities, encrypted, stdin)
-            })
-            .await
+            tokio::task::spawn_blocking(move || decode_into(reader, &expected, &identities, encrypted, stdin)).await
         }
-        Some(file) => {
-            tokio::task::spawn_blocking(move || {
-                let reader = std::io::BufReader::new(file.reopen()?);
-                Ok::<_, std::io::Error>(decode_into(reader, &expected, &identities, encrypted, stdin))
-            })
-            .await
-            .map(|r| r.unwrap_or_else(|e| (Err(DecodeFailure::Decode(e)), None)))
-        }
+        Some(file) => tokio::task::spawn_blocking(move || {
+            let reader = std::io::BufReader::new(file.reopen()?);
+            Ok::<_, std::io::Error>(decode_into(reader, &expected, &identities, encrypted, stdin))
+        })
+        .await
+        .map(|r| r.unwrap_or_else(|e| (Err(DecodeFailure::Decode(e)), None))),
     };
-    let (result, held_stdin) = decoded
-        .unwrap_or_else(|e| (Err(DecodeFailure::Decode(std::io::Error::other(e.to_string()))), None));
+    let (result, held_stdin) =
+        decoded.unwrap_or_else(|e| (Err(DecodeFailure::Decode(std::io::Error::other(e.to_string()))), None));
 
     if result.is_err() {
         // Kill before the withheld tail (or EOF) can reach the command.
@@ -213,11 +206,13 @@ async fn spool(
     let mut size = 0u64;
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = body.read(&mut buf).await.map_err(|source| RestoreError::Read(ReadError::Get {
-            bucket: store.bucket().into(),
-            key: object.key.clone(),
-            source: crate::storage::S3CallError::local(source.to_string()),
-        }))?;
+        let n = body.read(&mut buf).await.map_err(|source| {
+            RestoreError::Read(ReadError::Get {
+                bucket: store.bucket().into(),
+                key: object.key.clone(),
+                source: crate::storage::S3CallError::local(source.to_string()),
+            })
+        })?;
         if n == 0 {
             break;
         }

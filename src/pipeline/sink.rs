@@ -110,21 +110,15 @@ pub struct Compressed {
 }
 
 /// Compresses (and encrypts to `recipients`, if any) all of `input` into `sink`.
-pub fn compress(
-    mut input: impl Read,
-    sink: PartSink,
-    level: i32,
-    recipients: &[Recipient],
-) -> io::Result<Compressed> {
+pub fn compress(mut input: impl Read, sink: PartSink, level: i32, recipients: &[Recipient]) -> io::Result<Compressed> {
     let (raw_size, sink) = if recipients.is_empty() {
         let mut zstd = zstd::Encoder::new(sink, level)?;
         zstd.include_checksum(true)?;
         let raw = copy_all(&mut input, &mut zstd)?;
         (raw, zstd.finish()?)
     } else {
-        let encryptor =
-            age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
-                .map_err(|e| io::Error::other(format!("age: {e}")))?;
+        let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+            .map_err(|e| io::Error::other(format!("age: {e}")))?;
         let age = encryptor.wrap_output(sink)?;
         let mut zstd = zstd::Encoder::new(age, level)?;
         zstd.include_checksum(true)?;
@@ -132,11 +126,7 @@ pub fn compress(
         (raw, zstd.finish()?.finish()?)
     };
     let (sha256, size) = sink.finish()?;
-    Ok(Compressed {
-        raw_size,
-        sha256,
-        size,
-    })
+    Ok(Compressed { raw_size, sha256, size })
 }
 
 /// Hashes and counts every byte read through it.

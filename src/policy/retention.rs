@@ -62,11 +62,7 @@ fn slot(reason: KeepReason, t: &DateTime<Utc>) -> (i32, u32, u32, u32) {
 pub fn select(backups: &[BackupAt], rules: &Retention) -> RetentionDecision {
     let mut sorted: Vec<&BackupAt> = backups.iter().collect();
     // Newest first; the name breaks ties so the result does not depend on input order.
-    sorted.sort_by(|a, b| {
-        b.completed_at
-            .cmp(&a.completed_at)
-            .then_with(|| b.name.cmp(&a.name))
-    });
+    sorted.sort_by(|a, b| b.completed_at.cmp(&a.completed_at).then_with(|| b.name.cmp(&a.name)));
     let mut reasons: BTreeMap<usize, BTreeSet<KeepReason>> = BTreeMap::new();
     if !sorted.is_empty() {
         reasons.entry(0).or_default().insert(KeepReason::Newest);

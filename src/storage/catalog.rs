@@ -37,11 +37,7 @@ pub enum CatalogError {
 }
 
 /// Lists the completed backups of `namespace/plan`, newest (by completion time) first.
-pub async fn list_backups(
-    store: &Store,
-    namespace: &str,
-    plan: &str,
-) -> Result<Vec<CatalogEntry>, CatalogError> {
+pub async fn list_backups(store: &Store, namespace: &str, plan: &str) -> Result<Vec<CatalogEntry>, CatalogError> {
     let prefix = plan_prefix(store.prefix(), namespace, plan)?;
     let mut folders = Vec::new();
     let mut token: Option<String> = None;

@@ -85,9 +85,16 @@ pub fn reason_of(err: &S3CallError) -> CheckReason {
 
 fn mentions_credentials(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
-    ["signature", "access key", "no such key", "invalid key", "unknown key", "credential"]
-        .iter()
-        .any(|needle| m.contains(needle))
+    [
+        "signature",
+        "access key",
+        "no such key",
+        "invalid key",
+        "unknown key",
+        "credential",
+    ]
+    .iter()
+    .any(|needle| m.contains(needle))
 }
 
 fn failure(store: &Store, step: &'static str, err: &S3CallError) -> CheckFailure {

@@ -120,10 +120,7 @@ impl Store {
     }
 
     pub(crate) fn storage_class(&self) -> Option<StorageClass> {
-        self.config
-            .storage_class
-            .as_deref()
-            .map(StorageClass::from)
+        self.config.storage_class.as_deref().map(StorageClass::from)
     }
 
     /// Object Lock mode and retain-until date for an object uploaded now.
@@ -134,17 +131,12 @@ impl Store {
                 ObjectLockMode::Compliance => S3LockMode::Compliance,
             };
             let until = chrono::Utc::now() + chrono::Duration::days(i64::from(lock.retain_days));
-            (
-                mode,
-                aws_smithy_types::DateTime::from_secs(until.timestamp()),
-            )
+            (mode, aws_smithy_types::DateTime::from_secs(until.timestamp()))
         })
     }
 }
 
-fn http_client_trusting(
-    pem: &[u8],
-) -> Result<aws_sdk_s3::config::SharedHttpClient, ConnectError> {
+fn http_client_trusting(pem: &[u8]) -> Result<aws_sdk_s3::config::SharedHttpClient, ConnectError> {
     let text = std::str::from_utf8(pem).map_err(|e| ConnectError::CaBundle(e.to_string()))?;
     if !text.contains("-----BEGIN CERTIFICATE-----") {
         return Err(ConnectError::CaBundle(

@@ -104,11 +104,7 @@ where
                 };
                 (kind, None, None)
             }
-            SdkError::ResponseError(e) => (
-                S3FailureKind::Response,
-                None,
-                Some(e.raw().status().as_u16()),
-            ),
+            SdkError::ResponseError(e) => (S3FailureKind::Response, None, Some(e.raw().status().as_u16())),
             SdkError::ServiceError(e) => (
                 S3FailureKind::Service,
                 e.err().code().map(str::to_string),

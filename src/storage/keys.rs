@@ -77,10 +77,7 @@ impl BackupKey {
         check_segment("database", database)?;
         check_segment("extension", extension)?;
         let age = if encrypted { ".age" } else { "" };
-        Ok(format!(
-            "{}{database}.{extension}.zst{age}",
-            self.folder(store_prefix)
-        ))
+        Ok(format!("{}{database}.{extension}.zst{age}", self.folder(store_prefix)))
     }
 }
 
@@ -95,10 +92,7 @@ mod tests {
             key.object("backups", "orders", "pgdump", true).unwrap(),
             "backups/shop/orders/orders-20260101-0000/orders.pgdump.zst.age"
         );
-        assert_eq!(
-            key.manifest(""),
-            "shop/orders/orders-20260101-0000/manifest.json"
-        );
+        assert_eq!(key.manifest(""), "shop/orders/orders-20260101-0000/manifest.json");
     }
 
     #[test]

@@ -4,9 +4,7 @@
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{
-    CompletedMultipartUpload, CompletedPart, ObjectLockRetention, ObjectLockRetentionMode,
-};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ObjectLockRetention, ObjectLockRetentionMode};
 use bytes::Bytes;
 use tokio::task::JoinSet;
 
@@ -137,9 +135,7 @@ impl MultipartUpload {
             req = req.storage_class(class);
         }
         if let Some((mode, until)) = store.lock() {
-            req = req
-                .object_lock_mode(mode)
-                .object_lock_retain_until_date(until);
+            req = req.object_lock_mode(mode).object_lock_retain_until_date(until);
         }
         let out = req.send().await.map_err(|e| UploadError::Create {
             bucket: store.bucket().into(),
@@ -311,12 +307,7 @@ impl MultipartUpload {
 
 /// Puts a small object in one request (manifests, probes) with the store's SSE,
 /// storage class and Object Lock.
-pub async fn put_small(
-    store: &Store,
-    key: &str,
-    content_type: &str,
-    body: Vec<u8>,
-) -> Result<(), UploadError> {
+pub async fn put_small(store: &Store, key: &str, content_type: &str, body: Vec<u8>) -> Result<(), UploadError> {
     let mut req = store
         .client
         .put_object()
@@ -331,9 +322,7 @@ pub async fn put_small(
         req = req.storage_class(class);
     }
     if let Some((mode, until)) = store.lock() {
-        req = req
-            .object_lock_mode(mode)
-            .object_lock_retain_until_date(until);
+        req = req.object_lock_mode(mode).object_lock_retain_until_date(until);
     }
     req.send().await.map_err(|e| UploadError::Put {
         bucket: store.bucket().into(),
@@ -352,8 +341,7 @@ pub async fn abort_orphaned_uploads(
     prefix: &str,
     older_than: Duration,
 ) -> Result<Vec<String>, UploadError> {
-    let cutoff = chrono::Utc::now()
-        - chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::zero());
+    let cutoff = chrono::Utc::now() - chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::zero());
     let mut aborted = Vec::new();
     let mut key_marker: Option<String> = None;
     let mut id_marker: Option<String> = None;
@@ -376,10 +364,7 @@ pub async fn abort_orphaned_uploads(
             let (Some(key), Some(id)) = (upload.key(), upload.upload_id()) else {
                 continue;
             };
-            let started = upload
-                .initiated()
-                .map(|t| t.secs())
-                .unwrap_or(i64::MIN);
+            let started = upload.initiated().map(|t| t.secs()).unwrap_or(i64::MIN);
             if started > cutoff.timestamp() {
                 continue;
             }

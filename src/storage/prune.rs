@@ -71,14 +71,7 @@ pub async fn prune_backups(
         keys.sort_by_key(|k| !k.ends_with(MANIFEST_NAME));
         let mut locked = None;
         for k in &keys {
-            if let Err(e) = store
-                .client
-                .delete_object()
-                .bucket(store.bucket())
-                .key(k)
-                .send()
-                .await
-            {
+            if let Err(e) = store.client.delete_object().bucket(store.bucket()).key(k).send().await {
                 let err = S3CallError::from(e);
                 // A bucket-default retention we could not see on HEAD still protects it.
                 if err.code_is("AccessDenied") && k.ends_with(MANIFEST_NAME) {
@@ -134,11 +127,7 @@ async fn list_keys(store: &Store, folder: &str) -> Result<Vec<String>, PruneErro
 
 /// The lock protecting any of `keys` now, read with HEAD (GetObjectRetention is not
 /// implemented everywhere).
-async fn lock_of(
-    store: &Store,
-    backup: &str,
-    keys: &[String],
-) -> Result<Option<LockedBackup>, PruneError> {
+async fn lock_of(store: &Store, backup: &str, keys: &[String]) -> Result<Option<LockedBackup>, PruneError> {
     let now = Utc::now();
     let mut latest: Option<DateTime<Utc>> = None;
     let mut legal_hold = false;

@@ -9,6 +9,8 @@ pub mod cluster;
 pub mod mariadb;
 /// Loopback address allocation shared by concurrently running test processes.
 pub mod net;
+/// The operator as a child process.
+pub mod operator;
 /// PostgreSQL 15 primaries with N streaming replicas.
 pub mod pg;
 /// garage (real S3) and moto (object lock, SSE) servers.

@@ -68,7 +68,8 @@ fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) -> a
 
 /// Status code of `GET path` on `host:port`, if anything answered.
 fn http_status(host: &str, port: u16, path: &str) -> Option<u16> {
-    let mut stream = TcpStream::connect_timeout(&format!("{host}:{port}").parse().ok()?, Duration::from_secs(1)).ok()?;
+    let mut stream =
+        TcpStream::connect_timeout(&format!("{host}:{port}").parse().ok()?, Duration::from_secs(1)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
     let mut head = [0u8; 64];
