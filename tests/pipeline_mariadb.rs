@@ -20,6 +20,7 @@ use lifeboat_testkit::mariadb::{self, MariaCluster, MariaOptions, MariaServer};
 use lifeboat_testkit::s3::Garage;
 
 async fn backup_shop(store: &Store, source: &MariaServer, options: &BackupOptions) -> Manifest {
+    let (command, credentials_file) = engine_mariadb_dump(source, "shop").await;
     let request = BackupRequest {
         key: BackupKey::new("shop", "catalog", "b1").unwrap(),
         engine: "mysql".into(),
@@ -28,10 +29,12 @@ async fn backup_shop(store: &Store, source: &MariaServer, options: &BackupOption
         jobs: vec![DumpJob {
             database: "shop".into(),
             format: "sql".into(),
-            command: mariadb_dump(source, "shop"),
+            command,
         }],
     };
-    run_backup(store, request, options).await.unwrap()
+    let manifest = run_backup(store, request, options).await.unwrap();
+    drop(credentials_file);
+    manifest
 }
 
 fn spool() -> (tempfile::TempDir, RestoreOptions) {
@@ -66,9 +69,10 @@ async fn round_trip(encrypt: bool) {
     let target = MariaCluster::start(MariaOptions::default()).await.unwrap();
     let (spool_dir, mut restore) = spool();
     restore.identities = parse_identities(identity.to_string().expose_secret()).unwrap();
-    restore_object(&store, object, mariadb_client(&target.primary), &restore)
-        .await
-        .unwrap();
+    target.primary.execute("CREATE DATABASE shop").await.unwrap();
+    let (command, credentials_file) = engine_mariadb_restore(&target.primary, "shop");
+    restore_object(&store, object, command, &restore).await.unwrap();
+    drop(credentials_file);
     assert_eq!(
         table_sums(&target.primary, "shop").await.unwrap(),
         table_sums(&source.primary, "shop").await.unwrap()
@@ -102,16 +106,16 @@ async fn flipped_byte_is_caught_before_the_client_sees_any_sql() {
 
     let target = MariaCluster::start(MariaOptions::default()).await.unwrap();
     let (_spool_dir, restore) = spool();
-    let err = restore_object(&store, object, mariadb_client(&target.primary), &restore)
-        .await
-        .unwrap_err();
+    target.primary.execute("CREATE DATABASE shop").await.unwrap();
+    let (command, _credentials_file) = engine_mariadb_restore(&target.primary, "shop");
+    let err = restore_object(&store, object, command, &restore).await.unwrap_err();
     assert!(matches!(err, RestoreError::Corrupt { .. }), "{err}");
-    let schemas: i64 = target
+    let tables: i64 = target
         .primary
-        .query_one("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'shop'")
+        .query_one("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'shop'")
         .await
         .unwrap();
-    assert_eq!(schemas, 0, "the target holds nothing of the corrupt backup");
+    assert_eq!(tables, 0, "the target holds nothing of the corrupt backup");
 }
 
 #[tokio::test]

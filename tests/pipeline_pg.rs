@@ -16,23 +16,23 @@ use lifeboat_testkit::pg::{self, PgCluster, PgOptions, PgServer};
 use lifeboat_testkit::s3::Garage;
 
 async fn backup_shop(store: &Store, source: &PgServer, name: &str, options: &BackupOptions) -> Manifest {
+    let (command, snapshot) = engine_pg_dump(source, "shop").await;
     let request = BackupRequest {
         key: BackupKey::new("shop", "orders", name).unwrap(),
         engine: "postgres".into(),
         server_version: source.query_one::<String>("SHOW server_version").await.unwrap(),
-        consistent_position: Some(
-            source
-                .query_one::<String>("SELECT pg_current_wal_lsn()::text")
-                .await
-                .unwrap(),
-        ),
+        // The LSN of the snapshot the engine exported for pg_dump.
+        consistent_position: snapshot.position.as_ref().map(ToString::to_string),
         jobs: vec![DumpJob {
             database: "shop".into(),
             format: "pgdump".into(),
-            command: pg_dump(source, "shop"),
+            command,
         }],
     };
-    run_backup(store, request, options).await.unwrap()
+    let manifest = run_backup(store, request, options).await.unwrap();
+    // The exported snapshot pg_dump used stays open until here.
+    drop(snapshot);
+    manifest
 }
 
 async fn fresh_target() -> PgCluster {
@@ -66,6 +66,7 @@ async fn round_trip(encrypt: bool) {
     assert_eq!(manifest.engine, "postgres");
     assert!(manifest.server_version.starts_with("15"));
     assert_eq!(manifest.encryption.is_some(), encrypt);
+    assert!(manifest.consistent_position.is_some());
     let object = &manifest.objects[0];
     assert_eq!(object.key.ends_with(".pgdump.zst.age"), encrypt, "{}", object.key);
     assert_eq!(
@@ -82,7 +83,7 @@ async fn round_trip(encrypt: bool) {
         identities,
         verification: Verification::Streaming,
     };
-    let stats = restore_object(&store, object, pg_restore(&target.primary, "shop"), &restore)
+    let stats = restore_object(&store, object, engine_pg_restore(&target.primary, "shop").0, &restore)
         .await
         .unwrap();
     assert_eq!(stats.raw_bytes, object.raw_size);
@@ -117,7 +118,7 @@ async fn flipped_byte_fails_with_checksum_error_and_target_untouched() {
         identities: vec![],
         verification: Verification::Streaming,
     };
-    let err = restore_object(&store, object, pg_restore(&target.primary, "shop"), &restore)
+    let err = restore_object(&store, object, engine_pg_restore(&target.primary, "shop").0, &restore)
         .await
         .unwrap_err();
     assert!(matches!(err, RestoreError::Corrupt { .. }), "{err}");

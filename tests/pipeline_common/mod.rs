@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use lifeboat::engine::{Credentials, DumpCommand, EngineConfig, Member, MysqlEngine, PostgresEngine, RestoreCommand};
 use lifeboat::storage::{RetryPolicy, StaticCredentials, Store, StoreConfig};
 use lifeboat_testkit::mariadb::MariaServer;
 use lifeboat_testkit::pg::{self, PgServer};
@@ -132,39 +133,47 @@ pub async fn flip_middle_byte(store: &Store, key: &str) {
         .unwrap();
 }
 
-fn pg_tool(name: &str) -> Command {
-    Command::new(pg::bin_dir().join(name))
+fn pg_engine() -> PostgresEngine {
+    PostgresEngine::new(EngineConfig {
+        credentials: Credentials::new(pg::SUPERUSER, ""),
+        ..Default::default()
+    })
 }
 
-/// `pg_dump -Fc -Z0` of `db` as the trusted superuser.
-pub fn pg_dump(server: &PgServer, db: &str) -> Command {
-    let mut cmd = pg_tool("pg_dump");
-    cmd.args(["-Fc", "-Z0", "-h", &server.host(), "-p", &server.port().to_string()])
-        .args(["-U", pg::SUPERUSER, "-d", db]);
-    cmd
+fn maria_engine() -> MysqlEngine {
+    MysqlEngine::new(EngineConfig {
+        credentials: Credentials::new("root", ""),
+        ..Default::default()
+    })
 }
 
-/// `pg_restore --single-transaction --exit-on-error` into existing database `db`.
-pub fn pg_restore(server: &PgServer, db: &str) -> Command {
-    let mut cmd = pg_tool("pg_restore");
-    cmd.args(["--single-transaction", "--exit-on-error", "--no-owner"])
-        .args(["-h", &server.host(), "-p", &server.port().to_string()])
-        .args(["-U", pg::SUPERUSER, "-d", db]);
-    cmd
+/// The engine's dump command for `db`, and the handle to keep alive until the dump ends
+/// (PostgreSQL's exported snapshot, MariaDB's credentials file).
+pub async fn engine_pg_dump(server: &PgServer, db: &str) -> (Command, DumpCommand) {
+    let member = Member::new("source", server.host(), server.port());
+    let mut dump = pg_engine().dump(&member, db).await.unwrap();
+    let command = std::mem::replace(&mut dump.command, Command::new("false"));
+    (command, dump)
 }
 
-/// `mariadb-dump --single-transaction --databases db` as root.
-pub fn mariadb_dump(server: &MariaServer, db: &str) -> Command {
-    let mut cmd = Command::new("mariadb-dump");
-    cmd.args(["--no-defaults", "-h", &server.host(), "-P", &server.port().to_string()])
-        .args(["-u", "root", "--single-transaction", "--routines", "--databases", db]);
-    cmd
+/// The engine's pg_restore command into existing `db`, and its keep-alive handle.
+pub fn engine_pg_restore(server: &PgServer, db: &str) -> (Command, RestoreCommand) {
+    let member = Member::new("target", server.host(), server.port());
+    let mut restore = pg_engine().restore(&member, db).unwrap();
+    let command = std::mem::replace(&mut restore.command, Command::new("false"));
+    (command, restore)
 }
 
-/// The `mariadb` client as root, reading SQL from stdin.
-pub fn mariadb_client(server: &MariaServer) -> Command {
-    let mut cmd = Command::new("mariadb");
-    cmd.args(["--no-defaults", "-h", &server.host(), "-P", &server.port().to_string()])
-        .args(["-u", "root", "--batch"]);
-    cmd
+pub async fn engine_mariadb_dump(server: &MariaServer, db: &str) -> (Command, DumpCommand) {
+    let member = Member::new("source", server.host(), server.port());
+    let mut dump = maria_engine().dump(&member, db).await.unwrap();
+    let command = std::mem::replace(&mut dump.command, Command::new("false"));
+    (command, dump)
+}
+
+pub fn engine_mariadb_restore(server: &MariaServer, db: &str) -> (Command, RestoreCommand) {
+    let member = Member::new("target", server.host(), server.port());
+    let mut restore = maria_engine().restore(&member, db).unwrap();
+    let command = std::mem::replace(&mut restore.command, Command::new("false"));
+    (command, restore)
 }

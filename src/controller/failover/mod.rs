@@ -99,10 +99,23 @@ pub async fn reconcile(fo: Arc<Failover>, ctx: Arc<Context>) -> Result<Action, R
                 ctx.event(&fo.object_ref(&()), EventType::Normal, reason, "Failover", note).await;
                 status.phase = Some(phase);
                 record::save(&ctx.client, &namespace, &name, &status, reason).await?;
+                crash_point(phase);
             }
             steps::Outcome::End(phase, message) => return conclude(&ctx, &fo, &namespace, &mut status, phase, message).await,
         }
         run = steps::Run { ctx: &ctx, fo: &fo, plan: &plan, namespace: &namespace, observation: &observation };
+    }
+}
+
+/// Fault injection for the restart tests: with `LIFEBOAT_TEST_CRASH_AFTER_PHASE=Promoting`
+/// the process dies right after journaling the move into that phase, as a crash between
+/// two steps would. Unset in production; documented in the README.
+fn crash_point(phase: FailoverPhase) {
+    if let Ok(wanted) = std::env::var("LIFEBOAT_TEST_CRASH_AFTER_PHASE")
+        && format!("{phase:?}") == wanted
+    {
+        tracing::error!(?phase, "LIFEBOAT_TEST_CRASH_AFTER_PHASE: exiting now");
+        std::process::exit(86);
     }
 }
 

@@ -15,5 +15,7 @@ pub mod operator;
 pub mod pg;
 /// garage (real S3) and moto (object lock, SSE) servers.
 pub mod s3;
+/// The shop workload and its ledger.
+pub mod shop_load;
 /// Pinned kubectl and helm binaries, and waiting helpers.
 pub mod tools;

@@ -1,0 +1,153 @@
+//! The shop workload: places orders through the writer Service's address in a loop and
+//! keeps a ledger of every acknowledged order and of each success and failure time.
+//! Afterwards: the write-unavailability window and the acknowledged orders missing.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio_postgres::NoTls;
+
+/// What the writer saw.
+#[derive(Clone, Debug, Default)]
+pub struct Ledger {
+    /// Order ids the database acknowledged (COMMIT returned), in order.
+    pub acknowledged: Vec<i64>,
+    /// Time of each acknowledged write, relative to the start.
+    pub successes: Vec<Duration>,
+    /// Time of each failed attempt (connect or insert), relative to the start.
+    pub failures: Vec<Duration>,
+}
+
+impl Ledger {
+    /// The longest gap between two acknowledged writes that contains a failure: what the
+    /// shop saw as "checkout could not write". `None` if no write ever failed.
+    pub fn unavailability(&self) -> Option<Duration> {
+        let mut worst: Option<Duration> = None;
+        for pair in self.successes.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            if self.failures.iter().any(|f| *f > a && *f < b) {
+                worst = Some(worst.map_or(b - a, |w| w.max(b - a)));
+            }
+        }
+        worst
+    }
+
+    /// Acknowledged orders not present in `present`.
+    pub fn missing(&self, present: &std::collections::HashSet<i64>) -> Vec<i64> {
+        self.acknowledged.iter().copied().filter(|id| !present.contains(id)).collect()
+    }
+}
+
+/// A running workload; stop it to get the ledger.
+pub struct ShopLoad {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    ledger: Arc<Mutex<Ledger>>,
+}
+
+/// PostgreSQL connection settings of the workload.
+#[derive(Clone, Debug)]
+pub struct PgTarget {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+    pub dbname: String,
+}
+
+/// Creates the `orders_ledger` table the workload writes (on the primary, before starting).
+pub const PG_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS orders_ledger (id bigint PRIMARY KEY, placed_at timestamptz NOT NULL DEFAULT now())";
+
+impl ShopLoad {
+    /// Starts placing orders against PostgreSQL at `target` (ids from 1, one at a time).
+    pub fn start_pg(target: PgTarget) -> ShopLoad {
+        let (stop, mut stopped) = watch::channel(false);
+        let ledger = Arc::new(Mutex::new(Ledger::default()));
+        let shared = ledger.clone();
+        let task = tokio::spawn(async move {
+            let started = Instant::now();
+            let mut next_id: i64 = 1;
+            let conninfo = format!(
+                "host={} port={} user={} password={} dbname={} connect_timeout=1",
+                target.host, target.port, target.user, target.password, target.dbname
+            );
+            while !*stopped.borrow() {
+                let client = match tokio_postgres::connect(&conninfo, NoTls).await {
+                    Ok((client, conn)) => {
+                        tokio::spawn(conn);
+                        client
+                    }
+                    Err(_) => {
+                        shared.lock().expect("ledger").failures.push(started.elapsed());
+                        pace(&mut stopped).await;
+                        continue;
+                    }
+                };
+                while !*stopped.borrow() {
+                    let id = next_id;
+                    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&id];
+                    let insert = client.execute("INSERT INTO orders_ledger (id) VALUES ($1)", &params);
+                    match tokio::time::timeout(Duration::from_secs(2), insert).await {
+                        Ok(Ok(_)) => {
+                            let mut l = shared.lock().expect("ledger");
+                            l.acknowledged.push(next_id);
+                            l.successes.push(started.elapsed());
+                            next_id += 1;
+                        }
+                        _ => {
+                            shared.lock().expect("ledger").failures.push(started.elapsed());
+                            // The id may or may not have committed; never reuse it.
+                            next_id += 1;
+                            break;
+                        }
+                    }
+                }
+                pace(&mut stopped).await;
+            }
+        });
+        ShopLoad { stop, task, ledger }
+    }
+
+    /// Acknowledged orders so far.
+    pub fn acknowledged(&self) -> usize {
+        self.ledger.lock().expect("ledger").acknowledged.len()
+    }
+
+    /// Stops the workload and returns its ledger.
+    pub async fn stop(self) -> Ledger {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        let ledger = self.ledger.lock().expect("ledger").clone();
+        ledger
+    }
+}
+
+/// A short pause between reconnect attempts, cut short by a stop.
+async fn pace(stopped: &mut watch::Receiver<bool>) {
+    let _ = tokio::time::timeout(Duration::from_millis(20), stopped.changed()).await;
+}
+
+/// Order ids present on a PostgreSQL server.
+pub async fn pg_order_ids(client: &tokio_postgres::Client) -> anyhow::Result<std::collections::HashSet<i64>> {
+    let rows = client.query("SELECT id FROM orders_ledger", &[]).await?;
+    Ok(rows.into_iter().map(|r| r.get::<_, i64>(0)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unavailability_is_the_gap_around_failures() {
+        let ms = Duration::from_millis;
+        let ledger = Ledger {
+            acknowledged: vec![1, 2, 3, 4],
+            successes: vec![ms(0), ms(10), ms(900), ms(910)],
+            failures: vec![ms(300), ms(600)],
+        };
+        assert_eq!(ledger.unavailability(), Some(ms(890)));
+        let present = [1, 2, 4].into_iter().collect();
+        assert_eq!(ledger.missing(&present), vec![3]);
+    }
+}
