@@ -80,8 +80,11 @@ fn http_status(host: &str, port: u16, path: &str) -> Option<u16> {
 
 fn log_tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let start = text.len().saturating_sub(4000);
-    text[text.floor_char_boundary(start)..].to_string()
+    let mut start = text.len().saturating_sub(4000);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    text[start..].to_string()
 }
 
 impl Garage {
