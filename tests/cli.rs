@@ -28,6 +28,10 @@ fn invalid_use_exits_2_with_a_message() {
         (&["frobnicate"][..], "frobnicate"),
         (&["operator", "--http-addr", "not-an-address"][..], "--http-addr"),
         (&["--log", "lifeboat=loud", "crd"][..], "--log"),
+        (&["restore", "b", "--target", "h", "--target-secret", "s", "--check", "only-a-name"][..], "--check"),
+        (&["restore", "b", "--target", "h", "--target-secret", "s", "--rename", "orders"][..], "--rename"),
+        (&["backup", "shop", "--wait", "soon"][..], "--wait"),
+        (&["failover"][..], "PLAN"),
     ] {
         let out = lifeboat().args(args).output().expect("runs");
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -38,7 +42,7 @@ fn invalid_use_exits_2_with_a_message() {
 
 #[test]
 fn every_flag_reads_an_environment_variable() {
-    for cmd in ["operator", "crd", "sandbox", "status"] {
+    for cmd in ["operator", "crd", "sandbox", "status", "backup", "restore", "failover"] {
         let out = lifeboat().args([cmd, "--help"]).output().expect("runs");
         let help = String::from_utf8_lossy(&out.stdout);
         let flags = help.lines().filter(|l| l.trim_start().starts_with("--") || l.trim_start().starts_with("-n")).count();

@@ -42,10 +42,14 @@ impl Seen {
     }
 }
 
-fn spawn_watcher(api: Api<ConfigMap>) -> Seen {
+fn spawn_watcher(api: Api<ConfigMap>, streaming: bool) -> Seen {
     let seen = Seen::default();
     let out = seen.clone();
-    let cfg = watcher::Config::default().labels("watched=yes");
+    let mut cfg = watcher::Config::default().labels("watched=yes");
+    if streaming {
+        // sendInitialEvents=true with a bookmark marking the end of the initial state.
+        cfg = cfg.streaming_lists();
+    }
     tokio::spawn(async move {
         let mut stream = watcher::watcher(api, cfg).default_backoff().boxed();
         while let Some(ev) = stream.next().await {
@@ -84,8 +88,14 @@ async fn watcher_sees_changes_and_recovers_from_dropped_watches_410_and_restart(
     };
     let mut sandbox = Sandbox::start(opts).await.expect("sandbox starts");
     let api: Api<ConfigMap> = Api::namespaced(sandbox.client().await, "default");
-    let w = spawn_watcher(api.clone());
+    let w = spawn_watcher(api.clone(), false);
     seen(&w, "init-done").await;
+    api.create(&PostParams::default(), &cm("early", "1"))
+        .await
+        .expect("create early");
+    let streaming = spawn_watcher(api.clone(), true);
+    seen(&streaming, "apply early 1").await;
+    seen(&streaming, "init-done").await;
 
     api.create(&PostParams::default(), &cm("a", "1"))
         .await
@@ -151,6 +161,7 @@ async fn watcher_sees_changes_and_recovers_from_dropped_watches_410_and_restart(
         "resourceVersions keep increasing across restarts"
     );
     seen(&w, "apply d 1").await;
+    seen(&streaming, "apply d 1").await;
     sandbox.shutdown().await;
 }
 

@@ -5,6 +5,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
+use std::time::Duration;
 
 use common::Cli;
 use kube_sandbox::start_default;
@@ -95,13 +96,26 @@ async fn kubectl_creates_explains_applies_and_watches_built_ins() {
         Stdio::piped(),
     );
     let stdout = watch.stdout.take().expect("piped stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let mut first = vec![];
-    while first.len() < 3 {
-        first.push(lines.next().expect("watch output").expect("line"));
-    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let next_line = || {
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("kubectl -w prints a line in time")
+    };
+    let mut listed: Vec<String> = (0..2).map(|_| next_line()).collect();
+    listed.sort();
+    assert!(
+        listed[0].starts_with("plain ") && listed[1].starts_with("settings "),
+        "{listed:?}"
+    );
     cli.kubectl(&["label", "configmap", "settings", "-n", "shop", "touched=yes"]);
-    let next = lines.next().expect("watch event").expect("line");
+    let next = next_line();
     assert!(next.starts_with("settings "), "{next}");
     watch.kill().expect("stop kubectl watch");
     let _ = watch.wait();

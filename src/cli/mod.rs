@@ -3,7 +3,9 @@
 //! Every flag can also come from an environment variable (shown in `--help`). Usage
 //! errors exit with code 2 (clap's convention); runtime failures with 1.
 
+mod actions;
 mod crd;
+mod follow;
 mod operator;
 mod sandbox;
 mod status;
@@ -14,6 +16,8 @@ use clap::{Parser, Subcommand};
 
 /// lifeboat keeps a shop's PostgreSQL and MariaDB databases recoverable: scheduled backups
 /// to S3, replica lag held against the RPO, safe failover, verified restores.
+///
+/// Installed as `kubectl-lifeboat` on the PATH, it also runs as `kubectl lifeboat ...`.
 #[derive(Debug, Parser)]
 #[command(name = "lifeboat", version, about, propagate_version = true)]
 pub struct Cli {
@@ -35,6 +39,12 @@ pub enum Command {
     Sandbox(sandbox::SandboxArgs),
     /// Show every RecoveryPlan with its RPO/RTO compliance, replica lag and last backup.
     Status(status::StatusArgs),
+    /// Take a backup of a plan now and follow it until it ends.
+    Backup(actions::BackupArgs),
+    /// Restore a backup into a target server, run checks, and follow it until it ends.
+    Restore(actions::RestoreArgs),
+    /// Promote a replica of a plan (failover, or a zero-loss --switchover) and follow it.
+    Failover(actions::FailoverArgs),
 }
 
 /// Runs the parsed command. Returns the process exit code.
@@ -44,6 +54,9 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Crd(args) => crd::run(args),
         Command::Sandbox(args) => sandbox::run(args).await,
         Command::Status(args) => status::run(args).await,
+        Command::Backup(args) => actions::backup(args).await,
+        Command::Restore(args) => actions::restore(args).await,
+        Command::Failover(args) => actions::failover(args).await,
     };
     match result {
         Ok(()) => 0,

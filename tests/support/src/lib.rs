@@ -9,6 +9,8 @@ pub mod cluster;
 pub mod mariadb;
 /// Loopback address allocation shared by concurrently running test processes.
 pub mod net;
+/// Manifests most tests apply.
+pub mod manifests;
 /// The operator as a child process.
 pub mod operator;
 /// PostgreSQL 15 primaries with N streaming replicas.
