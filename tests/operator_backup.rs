@@ -96,11 +96,12 @@ async fn scheduled_backups_complete_and_retention_trims_objects_and_s3() {
     register_pod(&client, "default", "db-1", &[("app", "db")], &pg.replicas[0].host()).await;
     let run = cluster.kubectl_stdin(&["apply", "-f", "-"], &manifest(&garage));
     assert!(run.ok, "{}", run.stderr);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
     let _operator = Operator(
         std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
             .arg("operator")
             .env("KUBECONFIG", cluster.kubeconfig())
-            .env("LIFEBOAT_HTTP_ADDR", "127.0.0.1:0")
+            .env("LIFEBOAT_HTTP_ADDR", format!("127.0.0.1:{port}"))
             .env("POD_NAME", "op")
             .spawn()
             .expect("operator"),
@@ -121,6 +122,18 @@ async fn scheduled_backups_complete_and_retention_trims_objects_and_s3() {
         plans.get("shop").await.ok()?.status?.last_backup.filter(|b| b.size_bytes.is_some())
     })
     .await;
+
+    // ...and in the metrics.
+    let metrics = tokio::task::block_in_place(|| {
+        lifeboat_testkit::tools::wait_until("backup metrics", Duration::from_secs(20), || {
+            let out = std::process::Command::new("curl").args(["-sf", &format!("http://127.0.0.1:{port}/metrics")]).output().ok()?;
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.contains("lifeboat_backup_last_success_timestamp_seconds{namespace=\"default\",plan=\"shop\"}").then_some(text)
+        })
+    });
+    for name in ["lifeboat_backup_bytes{", "lifeboat_backup_duration_seconds_count{", "lifeboat_rpo_target_seconds{", "lifeboat_reconcile_runs_total{"] {
+        assert!(metrics.contains(name), "{name} exported:\n{metrics}");
+    }
 
     // Retention keeps the newest two: the first one goes, with its S3 objects.
     wait_until_async("first Backup pruned", Duration::from_secs(60), || async {

@@ -146,6 +146,12 @@ async fn plan_tracks_members_routes_writes_and_detects_a_dead_primary() {
     assert_eq!(selected, vec![new.clone()]);
     let plan = plans.get("shop").await.expect("plan");
     assert_eq!(plan.status.and_then(|s| s.primary).as_deref(), Some(new.as_str()));
+    // The measured RTO now feeds the plan's estimate for losing the primary.
+    let estimate = wait_until_async("RTO estimate from the failover", Duration::from_secs(20), || async {
+        plans.get("shop").await.ok()?.status?.rto?.primary_loss_seconds
+    })
+    .await;
+    assert_eq!(Some(estimate), done.rto_seconds);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,4 +187,22 @@ async fn missing_inputs_are_named_and_fixing_them_recovers() {
     })
     .await;
     assert!(["NoPrimary", "PrimaryUnavailable", "WriterServiceMissing"].contains(&reason.as_str()), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_backup_store_is_named() {
+    use lifeboat_testkit::manifests::{PlanManifest, plan_manifest};
+    let cluster = TestCluster::with_crds().await;
+    let client = cluster.sandbox.client().await;
+    register_pod(&client, "default", "db-0", &[("app", "db")], "127.0.0.1").await;
+    // A backup block pointing at store "garage", which is never created.
+    let manifest = plan_manifest(&PlanManifest { backup: Some(r#"{schedule: "@daily", databases: [shop]}"#), ..PlanManifest::default() }, None);
+    assert!(cluster.kubectl_stdin(&["apply", "-f", "-"], &manifest).ok);
+    let _operator = Operator::start(&cluster);
+    let plans: Api<RecoveryPlan> = Api::default_namespaced(client.clone());
+    let (_, _, message) = wait_until_async("BackupStoreMissing", Duration::from_secs(30), || async {
+        condition(&plans, "Ready").await.filter(|c| c.1 == "BackupStoreMissing")
+    })
+    .await;
+    assert!(message.contains("garage"), "{message}");
 }

@@ -186,3 +186,19 @@ async fn orphaned_multipart_uploads_are_aborted() {
     assert_eq!(aborted, vec!["backups/shop/p/b/db.zst".to_string()]);
     assert_eq!(uploads_under(&store, "backups/").await, 0);
 }
+
+#[tokio::test]
+async fn custom_ca_bundle_is_trusted_and_its_absence_is_a_tls_error() {
+    let garage = Garage::start().unwrap();
+    let proxy = lifeboat_testkit::s3::TlsProxy::start(&garage.host(), garage.port()).unwrap();
+    let mut untrusted = garage_config(&garage);
+    untrusted.endpoint = Some(proxy.endpoint());
+    let err = check_store(&Store::connect(untrusted.clone()).await.unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason, CheckReason::TlsError, "{err}");
+
+    let mut trusted = untrusted;
+    trusted.ca_bundle_pem = Some(proxy.ca_pem());
+    check_store(&Store::connect(trusted).await.unwrap()).await.unwrap();
+}

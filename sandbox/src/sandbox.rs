@@ -222,6 +222,22 @@ impl Sandbox {
         if let Err(e) = self.save() {
             tracing::error!(error = %e, "saving sandbox state");
         }
+        // Drop now has nothing left to stop.
+    }
+}
+
+/// Dropping a running sandbox stops it at once (listener, watches, service
+/// networking) and saves the state file, without waiting for connections to drain.
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let Some(running) = self.running.take() else { return };
+        drop(running.network);
+        self.shared.drop_watches();
+        running.stop.cancel();
+        running.task.abort();
+        if let Err(e) = self.save() {
+            tracing::error!(error = %e, "saving sandbox state");
+        }
     }
 }
 

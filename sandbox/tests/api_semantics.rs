@@ -494,3 +494,31 @@ async fn injected_failures_hit_the_next_matching_requests_only() {
     assert!(body.contains("ServiceUnavailable"), "{body}");
     sandbox.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dropping_a_sandbox_stops_it_and_saves_its_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state.json");
+    let opts = kube_sandbox::SandboxOptions {
+        state_file: Some(state.clone()),
+        ..Default::default()
+    };
+    let sandbox = kube_sandbox::Sandbox::start(opts).await.expect("start");
+    let url = sandbox.url();
+    let api: Api<ConfigMap> = Api::namespaced(sandbox.client().await, "default");
+    api.create(&PostParams::default(), &cm("saved", json!({})))
+        .await
+        .expect("create");
+    drop(sandbox);
+    assert!(
+        std::fs::read_to_string(&state)
+            .expect("state written")
+            .contains("\"saved\"")
+    );
+    let addr = url.trim_start_matches("http://").to_string();
+    wait_until("the listener closes", Duration::from_secs(10), move || {
+        let addr = addr.clone();
+        async move { tokio::net::TcpStream::connect(&addr).await.is_err().then_some(()) }
+    })
+    .await;
+}

@@ -56,9 +56,9 @@ impl Cli {
         c
     }
 
+    /// Runs off the async workers (block_in_place), so the in-process server keeps serving.
     pub fn run(&self, tool_name: &str, args: &[&str]) -> Output {
-        self.command(tool_name, args)
-            .output()
+        tokio::task::block_in_place(|| self.command(tool_name, args).output())
             .unwrap_or_else(|e| panic!("running {tool_name} {args:?}: {e}"))
     }
 

@@ -169,6 +169,18 @@ pub async fn reconcile(plan: Arc<RecoveryPlan>, ctx: Arc<Context>) -> Result<Act
         }
     }
 
+    if let Some(policy) = &plan.spec.backup {
+        let stores: Api<crate::api::BackupStore> = Api::namespaced(ctx.client.clone(), &namespace);
+        if matches!(stores.get_opt(&policy.store).await, Ok(None)) {
+            conditions.push((
+                "Ready",
+                "False",
+                "BackupStoreMissing",
+                format!("BackupStore {namespace}/{} (spec.backup.store) not found; backups cannot run", policy.store),
+            ));
+        }
+    }
+
     // Automatic failover.
     if let (PrimaryVerdict::Failed { failures }, Some(primary)) = (&verdict, topology.primary.as_deref())
         && plan.spec.failover.mode == FailoverMode::Automatic

@@ -301,3 +301,323 @@ impl Drop for Moto {
         }
     }
 }
+
+/// Python TLS terminator: accepts TLS on one address and forwards plain TCP upstream.
+const TLS_PROXY: &str = r#"
+import socket, ssl, sys, threading
+host, port, cert, key, up_host, up_port = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6])
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind((host, port))
+srv.listen(64)
+def pipe(a, b):
+    try:
+        while True:
+            data = a.recv(65536)
+            if not data:
+                break
+            b.sendall(data)
+    except Exception:
+        pass
+    finally:
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except Exception:
+                pass
+def handle(conn):
+    try:
+        tls = ctx.wrap_socket(conn, server_side=True)
+    except Exception:
+        conn.close()
+        return
+    up = socket.create_connection((up_host, up_port))
+    threading.Thread(target=pipe, args=(tls, up), daemon=True).start()
+    pipe(up, tls)
+while True:
+    conn, _ = srv.accept()
+    threading.Thread(target=handle, args=(conn,), daemon=True).start()
+"#;
+
+/// HTTPS in front of a plain-HTTP server, with a certificate from a private CA (for
+/// testing custom CA bundles). Uses `openssl` and `python3`.
+pub struct TlsProxy {
+    addr: LoopbackAddr,
+    dir: TempDir,
+    child: Option<Child>,
+}
+
+const TLS_PROXY_PORT: u16 = 3443;
+
+impl TlsProxy {
+    /// Terminates TLS for `upstream_host:upstream_port`.
+    pub fn start(upstream_host: &str, upstream_port: u16) -> anyhow::Result<TlsProxy> {
+        let addr = net::allocate(TLS_PROXY_PORT)?;
+        let dir = tempfile::Builder::new().prefix("lifeboat-tls-").tempdir()?;
+        let d = dir.path();
+        let ip = addr.host();
+        std::fs::write(
+            d.join("leaf.ext"),
+            format!("basicConstraints=CA:FALSE\nsubjectAltName=IP:{ip}\nextendedKeyUsage=serverAuth\n"),
+        )?;
+        let openssl = |args: &[&str]| -> anyhow::Result<()> {
+            let out = Command::new("openssl").args(args).current_dir(d).output()?;
+            if !out.status.success() {
+                bail!("openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            }
+            Ok(())
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=lifeboat test CA",
+        ])?;
+        openssl(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            &format!("/CN={ip}"),
+        ])?;
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "leaf.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "leaf.ext",
+        ])?;
+        let log = std::fs::File::create(d.join("proxy.log"))?;
+        let child = Command::new("python3")
+            .args([
+                "-c",
+                TLS_PROXY,
+                &ip,
+                &TLS_PROXY_PORT.to_string(),
+                "leaf.pem",
+                "leaf.key",
+            ])
+            .args([upstream_host, &upstream_port.to_string()])
+            .current_dir(d)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting python3 TLS proxy")?;
+        let mut proxy = TlsProxy {
+            addr,
+            dir,
+            child: Some(child),
+        };
+        let target = format!("{ip}:{TLS_PROXY_PORT}");
+        let mut exited = None;
+        let ready = wait_for("TLS proxy", READY_TIMEOUT, || {
+            if let Some(Ok(Some(status))) = proxy.child.as_mut().map(Child::try_wait) {
+                exited = Some(status);
+                return true;
+            }
+            target
+                .parse()
+                .ok()
+                .and_then(|a| TcpStream::connect_timeout(&a, Duration::from_secs(1)).ok())
+                .is_some()
+        });
+        if let Some(status) = exited {
+            bail!(
+                "TLS proxy exited ({status}): {}",
+                log_tail(&proxy.dir.path().join("proxy.log"))
+            );
+        }
+        ready?;
+        Ok(proxy)
+    }
+
+    /// `https://ip:3443`.
+    pub fn endpoint(&self) -> String {
+        format!("https://{}:{TLS_PROXY_PORT}", self.addr.host())
+    }
+
+    /// PEM of the CA that signed the proxy's certificate.
+    pub fn ca_pem(&self) -> Vec<u8> {
+        std::fs::read(self.dir.path().join("ca.pem")).unwrap_or_default()
+    }
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Python proxy answering the first N connections' request with `503 SlowDown`, then
+/// forwarding plain TCP upstream.
+const THROTTLE_PROXY: &str = r#"
+import socket, sys, threading
+host, port, up_host, up_port, throttled = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+lock = threading.Lock()
+seen = [0]
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind((host, port))
+srv.listen(64)
+def pipe(a, b):
+    try:
+        while True:
+            data = a.recv(65536)
+            if not data:
+                break
+            b.sendall(data)
+    except Exception:
+        pass
+    finally:
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except Exception:
+                pass
+def slow_down(conn):
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    remaining = length - len(rest)
+    while remaining > 0:
+        chunk = conn.recv(min(65536, remaining))
+        if not chunk:
+            break
+        remaining -= len(chunk)
+    body = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+    conn.sendall(b"HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nConnection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    conn.close()
+def handle(conn):
+    with lock:
+        seen[0] += 1
+        throttle = seen[0] <= throttled
+    if throttle:
+        slow_down(conn)
+        return
+    up = socket.create_connection((up_host, up_port))
+    threading.Thread(target=pipe, args=(conn, up), daemon=True).start()
+    pipe(up, conn)
+while True:
+    conn, _ = srv.accept()
+    threading.Thread(target=handle, args=(conn,), daemon=True).start()
+"#;
+
+/// Plain-HTTP proxy in front of an S3 server that throttles (503 SlowDown) the first
+/// `throttled` connections, for retry tests. Uses `python3`.
+pub struct ThrottlingProxy {
+    addr: LoopbackAddr,
+    _dir: TempDir,
+    child: Option<Child>,
+}
+
+const THROTTLE_PROXY_PORT: u16 = 3980;
+
+impl ThrottlingProxy {
+    pub fn start(upstream_host: &str, upstream_port: u16, throttled: u32) -> anyhow::Result<ThrottlingProxy> {
+        let addr = net::allocate(THROTTLE_PROXY_PORT)?;
+        let dir = tempfile::Builder::new().prefix("lifeboat-throttle-").tempdir()?;
+        let log_path = dir.path().join("proxy.log");
+        let log = std::fs::File::create(&log_path)?;
+        let ip = addr.host();
+        let child = Command::new("python3")
+            .args(["-c", THROTTLE_PROXY, &ip, &THROTTLE_PROXY_PORT.to_string()])
+            .args([upstream_host, &upstream_port.to_string(), &throttled.to_string()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting python3 throttling proxy")?;
+        let mut proxy = ThrottlingProxy {
+            addr,
+            _dir: dir,
+            child: Some(child),
+        };
+        // Readiness: the listening socket exists (probing would use up a throttled slot).
+        let mut exited = None;
+        let ready = wait_for("throttling proxy", READY_TIMEOUT, || {
+            if let Some(Ok(Some(status))) = proxy.child.as_mut().map(Child::try_wait) {
+                exited = Some(status);
+                return true;
+            }
+            listening(&ip, THROTTLE_PROXY_PORT)
+        });
+        if let Some(status) = exited {
+            bail!("throttling proxy exited ({status}): {}", log_tail(&log_path));
+        }
+        ready?;
+        Ok(proxy)
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}:{THROTTLE_PROXY_PORT}", self.addr.host())
+    }
+}
+
+/// Whether a TCP socket listens on `ip:port` (from /proc/net/tcp, without connecting).
+fn listening(ip: &str, port: u16) -> bool {
+    let Ok(parsed) = ip.parse::<std::net::Ipv4Addr>() else {
+        return false;
+    };
+    // /proc/net/tcp shows the address as little-endian hex.
+    let hex_ip = format!("{:08X}", u32::from_le_bytes(parsed.octets()));
+    let wanted = format!("{hex_ip}:{port:04X}");
+    std::fs::read_to_string("/proc/net/tcp")
+        .map(|t| {
+            t.lines().skip(1).any(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                cols.get(1) == Some(&wanted.as_str()) && cols.get(3) == Some(&"0A")
+            })
+        })
+        .unwrap_or(false)
+}
+
+impl Drop for ThrottlingProxy {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
