@@ -225,13 +225,28 @@ async fn create_db(server: &PgServer, name: &str) -> anyhow::Result<()> {
     server.execute(&format!("CREATE DATABASE {name}")).await
 }
 
+/// A shop of about `mib` MiB of dump. Orders stay under 270,000 (the generator's
+/// `g * 7919` is int4 arithmetic and overflows beyond); notes grow instead.
+fn shop_size(mib: u64) -> ShopSize {
+    let orders = 250_000u64;
+    // Each order is one row plus 3 items (6 of 7 with a note) of roughly note_bytes each.
+    let per_order = (mib << 20) / orders;
+    ShopSize {
+        customers: 25_000,
+        products: 5_000,
+        orders,
+        items_per_order: 3,
+        note_bytes: (per_order.saturating_sub(150) * 7 / 25).max(16),
+    }
+}
+
 async fn run(mib: u64, part_mib: usize, parts_in_flight: usize, level: i32) -> anyhow::Result<()> {
     let garage = Garage::start()?;
     let cluster = PgCluster::start(PgOptions::default()).await?;
     let server = &cluster.primary;
     let host = server.host();
     let generated = Instant::now();
-    create_shop(server, "shop", ShopSize::for_bytes(mib << 20)).await?;
+    create_shop(server, "shop", shop_size(mib)).await?;
     let db_bytes: i64 = server.query_one("SELECT pg_database_size('shop')").await?;
     println!(
         "generated shop: {} MiB on disk in {:.1}s",

@@ -67,13 +67,27 @@ async fn examples_apply_and_every_kind_shows_its_columns() {
     ] {
         let words: Vec<&str> = header.split_whitespace().collect();
         assert!(
-            listing.lines().any(|line| line.split_whitespace().skip(1).collect::<Vec<_>>() == words),
+            listing
+                .lines()
+                .any(|line| line.split_whitespace().skip(1).collect::<Vec<_>>() == words),
             "a header line with columns {words:?} in:\n{listing}"
         );
     }
-    assert!(listing.lines().any(|l| l.starts_with("recoveryplan.lifeboat.dev/orders") && l.contains("postgres") && l.contains("1m")));
-    assert!(listing.lines().any(|l| l.starts_with("restore.lifeboat.dev/orders-drill") && l.contains("10.0.0.9")));
-    assert!(listing.lines().any(|l| l.starts_with("failover.lifeboat.dev/orders-switch") && l.contains("Switchover")));
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with("recoveryplan.lifeboat.dev/orders") && l.contains("postgres") && l.contains("1m"))
+    );
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with("restore.lifeboat.dev/orders-drill") && l.contains("10.0.0.9"))
+    );
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with("failover.lifeboat.dev/orders-switch") && l.contains("Switchover"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,8 +125,15 @@ fn refused(cluster: &TestCluster, from: &str, to: &str) -> String {
     let manifest = PLAN.replace(from, to);
     assert_ne!(manifest, PLAN, "substitution {from:?} applies");
     let run = cluster.kubectl_stdin(&["apply", "-f", "-"], &manifest);
-    assert!(!run.ok, "the API server must refuse {to:?}; kubectl said {}", run.stdout);
-    assert!(cluster.kubectl(&["get", "rp", "orders"]).stderr.contains("NotFound"), "nothing was stored");
+    assert!(
+        !run.ok,
+        "the API server must refuse {to:?}; kubectl said {}",
+        run.stdout
+    );
+    assert!(
+        cluster.kubectl(&["get", "rp", "orders"]).stderr.contains("NotFound"),
+        "nothing was stored"
+    );
     run.stderr
 }
 
@@ -120,8 +141,14 @@ fn refused(cluster: &TestCluster, from: &str, to: &str) -> String {
 async fn bad_enum_is_refused_naming_the_field() {
     let cluster = TestCluster::with_crds().await;
     let err = refused(&cluster, "engine: postgres", "engine: oracle");
-    assert!(err.contains("spec.engine") && err.contains("Unsupported value"), "{err}");
-    assert!(err.contains("\"postgres\"") && err.contains("\"mysql\""), "lists the valid values: {err}");
+    assert!(
+        err.contains("spec.engine") && err.contains("Unsupported value"),
+        "{err}"
+    );
+    assert!(
+        err.contains("\"postgres\"") && err.contains("\"mysql\""),
+        "lists the valid values: {err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,7 +161,11 @@ async fn malformed_duration_is_refused_naming_the_field() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn negative_retention_is_refused_naming_the_field() {
     let cluster = TestCluster::with_crds().await;
-    let err = refused(&cluster, "store: shop-backups}", "store: shop-backups, retention: {keepLast: -1}}");
+    let err = refused(
+        &cluster,
+        "store: shop-backups}",
+        "store: shop-backups, retention: {keepLast: -1}}",
+    );
     assert!(err.contains("spec.backup.retention.keepLast"), "{err}");
     assert!(err.contains("greater than or equal to 0"), "{err}");
 }
@@ -143,5 +174,8 @@ async fn negative_retention_is_refused_naming_the_field() {
 async fn missing_required_field_is_refused_naming_the_field() {
     let cluster = TestCluster::with_crds().await;
     let err = refused(&cluster, "  writerService: orders-db\n", "");
-    assert!(err.contains("spec.writerService") && err.contains("Required value"), "{err}");
+    assert!(
+        err.contains("spec.writerService") && err.contains("Required value"),
+        "{err}"
+    );
 }

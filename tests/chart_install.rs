@@ -11,16 +11,33 @@ fn chart() -> String {
 async fn install_upgrade_uninstall() {
     let cluster = TestCluster::start().await;
     let chart = chart();
-    let run = cluster.helm(&["install", "lifeboat", &chart, "--namespace", "lifeboat-system", "--create-namespace", "--wait=false"]);
+    let run = cluster.helm(&[
+        "install",
+        "lifeboat",
+        &chart,
+        "--namespace",
+        "lifeboat-system",
+        "--create-namespace",
+        "--wait=false",
+    ]);
     assert!(run.ok, "helm install:\n{}{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("kubectl get lifeboat"), "NOTES tell what to do next:\n{}", run.stdout);
+    assert!(
+        run.stdout.contains("kubectl get lifeboat"),
+        "NOTES tell what to do next:\n{}",
+        run.stdout
+    );
 
     // Everything the chart renders is there.
     let crds = cluster.kubectl_ok(&["get", "crd", "-o", "name"]);
     for plural in ["backupstores", "recoveryplans", "backups", "restores", "failovers"] {
         assert!(crds.contains(&format!("{plural}.lifeboat.dev")), "{crds}");
     }
-    cluster.kubectl_ok(&["wait", "--for=condition=Established", "crd/recoveryplans.lifeboat.dev", "--timeout=20s"]);
+    cluster.kubectl_ok(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/recoveryplans.lifeboat.dev",
+        "--timeout=20s",
+    ]);
     let ns = ["-n", "lifeboat-system"];
     for (kind, name) in [
         ("deployment", "lifeboat"),
@@ -34,25 +51,59 @@ async fn install_upgrade_uninstall() {
     cluster.kubectl_ok(&["get", "clusterrole", "lifeboat"]);
     cluster.kubectl_ok(&["get", "clusterrolebinding", "lifeboat"]);
     let list = cluster.helm(&["list", "-n", "lifeboat-system"]);
-    assert!(list.stdout.contains("lifeboat") && list.stdout.contains("deployed"), "{}", list.stdout);
+    assert!(
+        list.stdout.contains("lifeboat") && list.stdout.contains("deployed"),
+        "{}",
+        list.stdout
+    );
 
     // Changed values land.
-    let run = cluster.helm(&["upgrade", "lifeboat", &chart, "-n", "lifeboat-system", "--set", "logLevel=debug", "--set", "replicaCount=2"]);
+    let run = cluster.helm(&[
+        "upgrade",
+        "lifeboat",
+        &chart,
+        "-n",
+        "lifeboat-system",
+        "--set",
+        "logLevel=debug",
+        "--set",
+        "replicaCount=2",
+    ]);
     assert!(run.ok, "helm upgrade:\n{}{}", run.stdout, run.stderr);
     let deploy: serde_json::Value = serde_json::from_str(&cluster.kubectl_ok(&[
-        "get", "deployment", "lifeboat", "-n", "lifeboat-system", "-o", "json",
+        "get",
+        "deployment",
+        "lifeboat",
+        "-n",
+        "lifeboat-system",
+        "-o",
+        "json",
     ]))
     .expect("json");
     assert_eq!(deploy["spec"]["replicas"], 2);
-    let env = deploy["spec"]["template"]["spec"]["containers"][0]["env"].as_array().expect("env").clone();
-    assert!(env.iter().any(|e| e["name"] == "LIFEBOAT_LOG" && e["value"] == "debug"), "{env:?}");
+    let env = deploy["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .expect("env")
+        .clone();
+    assert!(
+        env.iter().any(|e| e["name"] == "LIFEBOAT_LOG" && e["value"] == "debug"),
+        "{env:?}"
+    );
 
     // Uninstall removes what it created, except the CRDs it keeps on purpose.
     let run = cluster.helm(&["uninstall", "lifeboat", "-n", "lifeboat-system", "--wait=false"]);
     assert!(run.ok, "helm uninstall:\n{}{}", run.stdout, run.stderr);
-    for (kind, name) in [("deployment", "lifeboat"), ("service", "lifeboat-metrics"), ("serviceaccount", "lifeboat")] {
+    for (kind, name) in [
+        ("deployment", "lifeboat"),
+        ("service", "lifeboat-metrics"),
+        ("serviceaccount", "lifeboat"),
+    ] {
         let run = cluster.kubectl(&["get", kind, name, "-n", "lifeboat-system"]);
-        assert!(!run.ok && run.stderr.contains("NotFound"), "{kind}/{name} removed: {}", run.stderr);
+        assert!(
+            !run.ok && run.stderr.contains("NotFound"),
+            "{kind}/{name} removed: {}",
+            run.stderr
+        );
     }
     assert!(!cluster.kubectl(&["get", "clusterrole", "lifeboat"]).ok);
     cluster.kubectl_ok(&["get", "crd", "recoveryplans.lifeboat.dev"]);
@@ -63,11 +114,26 @@ async fn namespace_scoped_install_uses_roles_only() {
     let cluster = TestCluster::start().await;
     cluster.kubectl_ok(&["create", "namespace", "shop"]);
     let run = cluster.helm(&[
-        "install", "lb", &chart(), "-n", "shop", "--set", "scope=namespace", "--set", "crds.install=false", "--wait=false",
+        "install",
+        "lb",
+        &chart(),
+        "-n",
+        "shop",
+        "--set",
+        "scope=namespace",
+        "--set",
+        "crds.install=false",
+        "--wait=false",
     ]);
     assert!(run.ok, "helm install:\n{}{}", run.stdout, run.stderr);
     cluster.kubectl_ok(&["get", "role", "lb-lifeboat", "-n", "shop"]);
-    assert!(!cluster.kubectl(&["get", "clusterrole", "lb-lifeboat"]).ok, "no cluster-wide grant");
+    assert!(
+        !cluster.kubectl(&["get", "clusterrole", "lb-lifeboat"]).ok,
+        "no cluster-wide grant"
+    );
     let deploy = cluster.kubectl_ok(&["get", "deployment", "lb-lifeboat", "-n", "shop", "-o", "json"]);
-    assert!(deploy.contains("LIFEBOAT_WATCH_NAMESPACE"), "operator told which namespace to watch");
+    assert!(
+        deploy.contains("LIFEBOAT_WATCH_NAMESPACE"),
+        "operator told which namespace to watch"
+    );
 }

@@ -18,7 +18,11 @@ fn crd_prints_the_committed_crds() {
     for crd in lifeboat::api::all_crds() {
         let committed = std::fs::read_to_string(repo_root().join("crds").join(lifeboat::api::crd_file_name(&crd)))
             .expect("committed CRD");
-        assert!(printed.contains(&committed), "{} printed as committed", crd.spec.names.plural);
+        assert!(
+            printed.contains(&committed),
+            "{} printed as committed",
+            crd.spec.names.plural
+        );
     }
 }
 
@@ -28,8 +32,32 @@ fn invalid_use_exits_2_with_a_message() {
         (&["frobnicate"][..], "frobnicate"),
         (&["operator", "--http-addr", "not-an-address"][..], "--http-addr"),
         (&["--log", "lifeboat=loud", "crd"][..], "--log"),
-        (&["restore", "b", "--target", "h", "--target-secret", "s", "--check", "only-a-name"][..], "--check"),
-        (&["restore", "b", "--target", "h", "--target-secret", "s", "--rename", "orders"][..], "--rename"),
+        (
+            &[
+                "restore",
+                "b",
+                "--target",
+                "h",
+                "--target-secret",
+                "s",
+                "--check",
+                "only-a-name",
+            ][..],
+            "--check",
+        ),
+        (
+            &[
+                "restore",
+                "b",
+                "--target",
+                "h",
+                "--target-secret",
+                "s",
+                "--rename",
+                "orders",
+            ][..],
+            "--rename",
+        ),
         (&["backup", "shop", "--wait", "soon"][..], "--wait"),
         (&["failover"][..], "PLAN"),
     ] {
@@ -45,10 +73,16 @@ fn every_flag_reads_an_environment_variable() {
     for cmd in ["operator", "crd", "sandbox", "status", "backup", "restore", "failover"] {
         let out = lifeboat().args([cmd, "--help"]).output().expect("runs");
         let help = String::from_utf8_lossy(&out.stdout);
-        let flags = help.lines().filter(|l| l.trim_start().starts_with("--") || l.trim_start().starts_with("-n")).count();
+        let flags = help
+            .lines()
+            .filter(|l| l.trim_start().starts_with("--") || l.trim_start().starts_with("-n"))
+            .count();
         let envs = help.matches("[env: ").count();
         // --help and --version are the only flags without one.
-        assert!(flags > 0 && envs >= flags.saturating_sub(2), "{cmd}: {flags} flags, {envs} env vars:\n{help}");
+        assert!(
+            flags > 0 && envs >= flags.saturating_sub(2),
+            "{cmd}: {flags} flags, {envs} env vars:\n{help}"
+        );
     }
 }
 
@@ -58,25 +92,49 @@ async fn status_lists_plans() {
     let examples = repo_root().join("examples/postgres-orders.yaml");
     cluster.kubectl_ok(&["apply", "-f", examples.to_str().expect("utf-8")]);
     let out = tokio::task::block_in_place(|| {
-        lifeboat().arg("status").env("KUBECONFIG", cluster.kubeconfig()).output().expect("runs")
+        lifeboat()
+            .arg("status")
+            .env("KUBECONFIG", cluster.kubeconfig())
+            .output()
+            .expect("runs")
     });
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let row = stdout.lines().find(|l| l.contains("orders")).unwrap_or_else(|| panic!("a row for orders:\n{stdout}"));
-    assert!(row.contains("postgres") && row.contains("1m") && row.contains("unknown") && row.contains("never"), "{row}");
+    let row = stdout
+        .lines()
+        .find(|l| l.contains("orders"))
+        .unwrap_or_else(|| panic!("a row for orders:\n{stdout}"));
+    assert!(
+        row.contains("postgres") && row.contains("1m") && row.contains("unknown") && row.contains("never"),
+        "{row}"
+    );
 }
 
 #[test]
 fn sandbox_command_serves_until_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = lifeboat().args(["sandbox", "--dir"]).arg(dir.path()).spawn().expect("starts");
-    wait_until("sandbox ready", Duration::from_secs(30), || dir.path().join("ready").exists().then_some(()));
+    let mut child = lifeboat()
+        .args(["sandbox", "--dir"])
+        .arg(dir.path())
+        .spawn()
+        .expect("starts");
+    wait_until("sandbox ready", Duration::from_secs(30), || {
+        dir.path().join("ready").exists().then_some(())
+    });
     assert!(dir.path().join("kubeconfig").exists());
     let run = lifeboat_testkit::tools::kubectl_run(&dir.path().join("kubeconfig"), &["get", "namespaces"]);
     assert!(run.ok && run.stdout.contains("kube-system"), "{}", run.stderr);
     // SIGTERM: the process ends by itself.
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
-    let status = wait_until("sandbox exit", Duration::from_secs(10), || child.try_wait().expect("wait"));
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let status = wait_until("sandbox exit", Duration::from_secs(10), || {
+        child.try_wait().expect("wait")
+    });
     assert!(status.success(), "{status:?}");
 }

@@ -77,7 +77,10 @@ async fn store(garage: &Garage) -> Store {
     config.endpoint = Some(garage.endpoint());
     config.region = garage.region().into();
     config.force_path_style = true;
-    config.credentials = Some(StaticCredentials { access_key_id: garage.access_key().into(), secret_access_key: garage.secret_key().into() });
+    config.credentials = Some(StaticCredentials {
+        access_key_id: garage.access_key().into(),
+        secret_access_key: garage.secret_key().into(),
+    });
     Store::connect(config).await.expect("store")
 }
 
@@ -87,7 +90,12 @@ fn phase(b: &Backup) -> Option<BackupPhase> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduled_backups_complete_and_retention_trims_objects_and_s3() {
-    let pg = PgCluster::start(PgOptions { replicas: 1, ..PgOptions::default() }).await.expect("postgres");
+    let pg = PgCluster::start(PgOptions {
+        replicas: 1,
+        ..PgOptions::default()
+    })
+    .await
+    .expect("postgres");
     create_shop(&pg.primary, "shop", ShopSize::SMALL).await.expect("shop");
     let garage = tokio::task::block_in_place(Garage::start).expect("garage");
     let cluster = TestCluster::with_crds().await;
@@ -96,7 +104,10 @@ async fn scheduled_backups_complete_and_retention_trims_objects_and_s3() {
     register_pod(&client, "default", "db-1", &[("app", "db")], &pg.replicas[0].host()).await;
     let run = cluster.kubectl_stdin(&["apply", "-f", "-"], &manifest(&garage));
     assert!(run.ok, "{}", run.stderr);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
     let _operator = Operator(
         std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
             .arg("operator")
@@ -111,27 +122,50 @@ async fn scheduled_backups_complete_and_retention_trims_objects_and_s3() {
 
     // Completed backups appear, taken from the replica (preferReplica), and show in the plan.
     let first = wait_until_async("a Completed Backup", Duration::from_secs(60), || async {
-        backups.list(&ListParams::default()).await.ok()?.items.into_iter().find(|b| phase(b) == Some(BackupPhase::Completed))
+        backups
+            .list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .find(|b| phase(b) == Some(BackupPhase::Completed))
     })
     .await;
     let status = first.status.clone().expect("status");
     assert_eq!(status.source_member.as_deref(), Some("db-1"), "dumped from the replica");
-    assert!(status.size_bytes.is_some_and(|s| s > 0) && status.objects.len() == 1 && status.objects[0].sha256.len() == 64);
+    assert!(
+        status.size_bytes.is_some_and(|s| s > 0) && status.objects.len() == 1 && status.objects[0].sha256.len() == 64
+    );
     let first_name = first.metadata.name.clone().expect("name");
     wait_until_async("plan lastBackup", Duration::from_secs(30), || async {
-        plans.get("shop").await.ok()?.status?.last_backup.filter(|b| b.size_bytes.is_some())
+        plans
+            .get("shop")
+            .await
+            .ok()?
+            .status?
+            .last_backup
+            .filter(|b| b.size_bytes.is_some())
     })
     .await;
 
     // ...and in the metrics.
     let metrics = tokio::task::block_in_place(|| {
         lifeboat_testkit::tools::wait_until("backup metrics", Duration::from_secs(20), || {
-            let out = std::process::Command::new("curl").args(["-sf", &format!("http://127.0.0.1:{port}/metrics")]).output().ok()?;
+            let out = std::process::Command::new("curl")
+                .args(["-sf", &format!("http://127.0.0.1:{port}/metrics")])
+                .output()
+                .ok()?;
             let text = String::from_utf8_lossy(&out.stdout).into_owned();
-            text.contains("lifeboat_backup_last_success_timestamp_seconds{namespace=\"default\",plan=\"shop\"}").then_some(text)
+            text.contains("lifeboat_backup_last_success_timestamp_seconds{namespace=\"default\",plan=\"shop\"}")
+                .then_some(text)
         })
     });
-    for name in ["lifeboat_backup_bytes{", "lifeboat_backup_duration_seconds_count{", "lifeboat_rpo_target_seconds{", "lifeboat_reconcile_runs_total{"] {
+    for name in [
+        "lifeboat_backup_bytes{",
+        "lifeboat_backup_duration_seconds_count{",
+        "lifeboat_rpo_target_seconds{",
+        "lifeboat_reconcile_runs_total{",
+    ] {
         assert!(metrics.contains(name), "{name} exported:\n{metrics}");
     }
 
@@ -146,9 +180,23 @@ async fn scheduled_backups_complete_and_retention_trims_objects_and_s3() {
         (!entries.iter().any(|e| e.backup == first_name)).then_some(entries)
     })
     .await;
-    assert!(!catalog.is_empty() && catalog.len() <= 3, "{:?}", catalog.iter().map(|e| &e.backup).collect::<Vec<_>>());
-    let completed = backups.list(&ListParams::default()).await.expect("list").items.into_iter().filter(|b| phase(b) == Some(BackupPhase::Completed)).count();
-    assert!(completed <= 3, "retention keeps 2 (+1 completing meanwhile), saw {completed}");
+    assert!(
+        !catalog.is_empty() && catalog.len() <= 3,
+        "{:?}",
+        catalog.iter().map(|e| &e.backup).collect::<Vec<_>>()
+    );
+    let completed = backups
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .filter(|b| phase(b) == Some(BackupPhase::Completed))
+        .count();
+    assert!(
+        completed <= 3,
+        "retention keeps 2 (+1 completing meanwhile), saw {completed}"
+    );
 
     // Deleting a Delete-policy Backup deletes its objects; the finalizer then lets it go.
     let victim = catalog[0].backup.clone();

@@ -23,13 +23,30 @@ async fn interrupted_backup_is_failed_and_the_schedule_retries() {
     let cluster = TestCluster::with_crds().await;
     let client = cluster.sandbox.client().await;
     register_pod(&client, "default", "db-0", &[("app", "db")], &pg.primary.host()).await;
-    let manifest = plan_manifest(&PlanManifest { backup: Some(r#"{schedule: "*/3 * * * * *", databases: [shop]}"#), ..PlanManifest::default() }, Some(&garage));
+    let manifest = plan_manifest(
+        &PlanManifest {
+            backup: Some(r#"{schedule: "*/3 * * * * *", databases: [shop]}"#),
+            ..PlanManifest::default()
+        },
+        Some(&garage),
+    );
     assert!(cluster.kubectl_stdin(&["apply", "-f", "-"], &manifest).ok);
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_lifeboat"));
-    let mut first = OperatorProcess::start(&exe, cluster.kubeconfig(), "op-a", &[("LIFEBOAT_TEST_CRASH_DURING_BACKUP", "1")]);
+    let mut first = OperatorProcess::start(
+        &exe,
+        cluster.kubeconfig(),
+        "op-a",
+        &[("LIFEBOAT_TEST_CRASH_DURING_BACKUP", "1")],
+    );
     let backups: Api<Backup> = Api::default_namespaced(client.clone());
     let interrupted = wait_until_async("a Backup left Running", Duration::from_secs(60), || async {
-        let b = backups.list(&ListParams::default()).await.ok()?.items.into_iter().find(|b| b.status.as_ref().and_then(|s| s.phase) == Some(BackupPhase::Running))?;
+        let b = backups
+            .list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .find(|b| b.status.as_ref().and_then(|s| s.phase) == Some(BackupPhase::Running))?;
         b.metadata.name
     })
     .await;
@@ -42,8 +59,18 @@ async fn interrupted_backup_is_failed_and_the_schedule_retries() {
     })
     .await;
     assert!(failed.message.unwrap_or_default().contains("restarted"));
-    wait_until_async("the next scheduled backup completes", Duration::from_secs(60), || async {
-        backups.list(&ListParams::default()).await.ok()?.items.into_iter().find(|b| b.status.as_ref().and_then(|s| s.phase) == Some(BackupPhase::Completed))
-    })
+    wait_until_async(
+        "the next scheduled backup completes",
+        Duration::from_secs(60),
+        || async {
+            backups
+                .list(&ListParams::default())
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .find(|b| b.status.as_ref().and_then(|s| s.phase) == Some(BackupPhase::Completed))
+        },
+    )
     .await;
 }

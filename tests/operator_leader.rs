@@ -17,7 +17,10 @@ struct Operator {
 impl Operator {
     fn start(cluster: &TestCluster, identity: &str) -> Operator {
         // Reserve a free port, then hand it over.
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
             .arg("operator")
             .env("KUBECONFIG", cluster.kubeconfig())
@@ -27,12 +30,18 @@ impl Operator {
             .env("LIFEBOAT_LEASE_SECONDS", "3")
             .spawn()
             .expect("operator starts");
-        Operator { child, metrics: format!("http://127.0.0.1:{port}/metrics") }
+        Operator {
+            child,
+            metrics: format!("http://127.0.0.1:{port}/metrics"),
+        }
     }
 
     /// Reconcile runs this instance counted, once its /metrics answers.
     fn reconcile_runs(&self) -> Option<u64> {
-        let out = std::process::Command::new("curl").args(["-sf", &self.metrics]).output().ok()?;
+        let out = std::process::Command::new("curl")
+            .args(["-sf", &self.metrics])
+            .output()
+            .ok()?;
         if !out.status.success() {
             return None;
         }
@@ -70,10 +79,18 @@ async fn only_the_leader_acts_and_the_other_takes_over() {
     let store = "apiVersion: lifeboat.dev/v1alpha1\nkind: BackupStore\nmetadata: {name: s}\nspec: {s3: {bucket: bkt, endpoint: 'http://127.0.0.1:9', credentialsSecret: {name: none}}}\n";
     assert!(cluster.kubectl_stdin(&["apply", "-f", "-"], store).ok);
     tokio::task::block_in_place(|| {
-        wait_until("leader reconciles", Duration::from_secs(30), || a.reconcile_runs().filter(|n| *n > 0));
-        wait_until("follower serves metrics", Duration::from_secs(30), || b.reconcile_runs());
+        wait_until("leader reconciles", Duration::from_secs(30), || {
+            a.reconcile_runs().filter(|n| *n > 0)
+        });
+        wait_until("follower serves metrics", Duration::from_secs(30), || {
+            b.reconcile_runs()
+        });
     });
-    assert_eq!(tokio::task::block_in_place(|| b.reconcile_runs()), Some(0), "the follower must not reconcile");
+    assert_eq!(
+        tokio::task::block_in_place(|| b.reconcile_runs()),
+        Some(0),
+        "the follower must not reconcile"
+    );
 
     // The leader dies without releasing: the follower takes over once the lease expires.
     drop(a);
@@ -87,6 +104,8 @@ async fn only_the_leader_acts_and_the_other_takes_over() {
     // Poke the store so there is something to do, then see op-b act.
     assert!(cluster.kubectl(&["annotate", "backupstore", "s", "poke=1"]).ok);
     tokio::task::block_in_place(|| {
-        wait_until("new leader reconciles", Duration::from_secs(30), || b.reconcile_runs().filter(|n| *n > 0))
+        wait_until("new leader reconciles", Duration::from_secs(30), || {
+            b.reconcile_runs().filter(|n| *n > 0)
+        })
     });
 }

@@ -59,13 +59,25 @@ spec:
 "#;
 
 async fn condition(plans: &Api<RecoveryPlan>, type_: &str) -> Option<(String, String, String)> {
-    let c = plans.get("shop").await.ok()?.status?.conditions.into_iter().find(|c| c.type_ == type_)?;
+    let c = plans
+        .get("shop")
+        .await
+        .ok()?
+        .status?
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == type_)?;
     Some((c.status, c.reason, c.message))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_tracks_members_routes_writes_and_detects_a_dead_primary() {
-    let mut pg = PgCluster::start(PgOptions { replicas: 2, ..PgOptions::default() }).await.expect("postgres");
+    let mut pg = PgCluster::start(PgOptions {
+        replicas: 2,
+        ..PgOptions::default()
+    })
+    .await
+    .expect("postgres");
     let cluster = TestCluster::with_crds().await;
     let client = cluster.sandbox.client().await;
     let ns = "default";
@@ -87,7 +99,15 @@ async fn plan_tracks_members_routes_writes_and_detects_a_dead_primary() {
     let status = plans.get("shop").await.expect("plan").status.expect("status");
     assert_eq!(status.primary.as_deref(), Some("db-0"));
     assert_eq!(status.members.len(), 3);
-    assert!(status.members.iter().filter(|m| m.role == "replica").all(|m| m.healthy && m.lag_bytes.is_some()), "{:?}", status.members);
+    assert!(
+        status
+            .members
+            .iter()
+            .filter(|m| m.role == "replica")
+            .all(|m| m.healthy && m.lag_bytes.is_some()),
+        "{:?}",
+        status.members
+    );
 
     // Writes are routed: role labels and the writer Service selecting the primary.
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
@@ -101,47 +121,97 @@ async fn plan_tracks_members_routes_writes_and_detects_a_dead_primary() {
     let service: Service = Api::namespaced(client.clone(), ns).get("db").await.expect("service");
     let selector = service.spec.and_then(|s| s.selector).expect("selector");
     assert_eq!(selector.get("lifeboat.dev/role").map(String::as_str), Some("primary"));
-    assert_eq!(selector.get("app").map(String::as_str), Some("db"), "the user's own selector stays");
+    assert_eq!(
+        selector.get("app").map(String::as_str),
+        Some("db"),
+        "the user's own selector stays"
+    );
 
     // The primary dies: after failureThreshold probes, confirmed by the replicas, an
     // automatic Failover is requested and Ready says why.
     pg.primary.stop_immediate().await.expect("stop primary");
     let failovers: Api<Failover> = Api::namespaced(client.clone(), ns);
     let requested = wait_until_async("automatic Failover", Duration::from_secs(30), || async {
-        failovers.list(&Default::default()).await.ok()?.items.into_iter().find(|f| f.spec.plan == "shop")
+        failovers
+            .list(&Default::default())
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .find(|f| f.spec.plan == "shop")
     })
     .await;
     assert_eq!(
-        requested.metadata.annotations.and_then(|a| a.get("lifeboat.dev/failed-primary").cloned()).as_deref(),
+        requested
+            .metadata
+            .annotations
+            .and_then(|a| a.get("lifeboat.dev/failed-primary").cloned())
+            .as_deref(),
         Some("db-0")
     );
     let ready = condition(&plans, "Ready").await.expect("Ready");
-    assert!(ready.1 == "PrimaryUnavailable" || ready.1 == "PrimaryHealthy", "{ready:?}");
+    assert!(
+        ready.1 == "PrimaryUnavailable" || ready.1 == "PrimaryHealthy",
+        "{ready:?}"
+    );
 
     // The Failover completes: a replica is promoted and writable, the writer Service
     // selects only it, the other replica follows it, and the RTO is measured.
     let name = requested.metadata.name.clone().expect("name");
     let done = wait_until_async("Failover Completed", Duration::from_secs(60), || async {
         let s = failovers.get(&name).await.ok()?.status?;
-        matches!(s.phase, Some(FailoverPhase::Completed | FailoverPhase::Failed | FailoverPhase::Refused)).then_some(s)
+        matches!(
+            s.phase,
+            Some(FailoverPhase::Completed | FailoverPhase::Failed | FailoverPhase::Refused)
+        )
+        .then_some(s)
     })
     .await;
     assert_eq!(done.phase, Some(FailoverPhase::Completed), "{:?}", done.message);
     assert_eq!(done.old_primary.as_deref(), Some("db-0"));
     let new = done.new_primary.clone().expect("new primary");
     assert!(done.rto_seconds.is_some_and(|r| r > 0.0), "{done:?}");
-    assert!(["fence", "promote", "repoint"].iter().all(|s| done.steps.iter().any(|x| x.name == *s && x.result.as_deref() == Some("Succeeded"))), "{:?}", done.steps);
-    let (promoted, follower) = if new == "db-1" { (&pg.replicas[0], &pg.replicas[1]) } else { (&pg.replicas[1], &pg.replicas[0]) };
-    promoted.execute("CREATE TABLE after_failover (id int); INSERT INTO after_failover VALUES (42)").await.expect("new primary writable");
-    wait_until_async("the other replica follows the new primary", Duration::from_secs(30), || async {
-        follower.query_one::<i32>("SELECT id FROM after_failover").await.ok().filter(|v| *v == 42)
-    })
+    assert!(
+        ["fence", "promote", "repoint"].iter().all(|s| done
+            .steps
+            .iter()
+            .any(|x| x.name == *s && x.result.as_deref() == Some("Succeeded"))),
+        "{:?}",
+        done.steps
+    );
+    let (promoted, follower) = if new == "db-1" {
+        (&pg.replicas[0], &pg.replicas[1])
+    } else {
+        (&pg.replicas[1], &pg.replicas[0])
+    };
+    promoted
+        .execute("CREATE TABLE after_failover (id int); INSERT INTO after_failover VALUES (42)")
+        .await
+        .expect("new primary writable");
+    wait_until_async(
+        "the other replica follows the new primary",
+        Duration::from_secs(30),
+        || async {
+            follower
+                .query_one::<i32>("SELECT id FROM after_failover")
+                .await
+                .ok()
+                .filter(|v| *v == 42)
+        },
+    )
     .await;
-    let selected = wait_until_async("writer Service selects only the new primary", Duration::from_secs(20), || async {
-        let list = pods.list(&kube::api::ListParams::default().labels("app=db,lifeboat.dev/role=primary")).await.ok()?;
-        let names: Vec<String> = list.items.into_iter().filter_map(|p| p.metadata.name).collect();
-        (names.len() == 1).then_some(names)
-    })
+    let selected = wait_until_async(
+        "writer Service selects only the new primary",
+        Duration::from_secs(20),
+        || async {
+            let list = pods
+                .list(&kube::api::ListParams::default().labels("app=db,lifeboat.dev/role=primary"))
+                .await
+                .ok()?;
+            let names: Vec<String> = list.items.into_iter().filter_map(|p| p.metadata.name).collect();
+            (names.len() == 1).then_some(names)
+        },
+    )
     .await;
     assert_eq!(selected, vec![new.clone()]);
     let plan = plans.get("shop").await.expect("plan");
@@ -172,7 +242,12 @@ async fn missing_inputs_are_named_and_fixing_them_recovers() {
     assert!(message.contains("db-credentials"), "{message}");
 
     // Secret there, but the selector matches no pod: named.
-    let secret = PLAN.split("---").next().expect("secret").replace("USER", "u").replace("PASS", "p");
+    let secret = PLAN
+        .split("---")
+        .next()
+        .expect("secret")
+        .replace("USER", "u")
+        .replace("PASS", "p");
     assert!(cluster.kubectl_stdin(&["apply", "-f", "-"], &secret).ok);
     let (_, _, message) = wait_until_async("NoMembers", Duration::from_secs(30), || async {
         condition(&plans, "Ready").await.filter(|c| c.1 == "NoMembers")
@@ -183,10 +258,15 @@ async fn missing_inputs_are_named_and_fixing_them_recovers() {
     // A pod appears at an address where nothing listens: unreachable, still no crash.
     register_pod(&client, "default", "db-0", &[("app", "db")], "127.0.0.1").await;
     let (_, reason, _) = wait_until_async("members probed", Duration::from_secs(30), || async {
-        condition(&plans, "Ready").await.filter(|c| c.1 != "NoMembers" && c.1 != "CredentialsUnavailable")
+        condition(&plans, "Ready")
+            .await
+            .filter(|c| c.1 != "NoMembers" && c.1 != "CredentialsUnavailable")
     })
     .await;
-    assert!(["NoPrimary", "PrimaryUnavailable", "WriterServiceMissing"].contains(&reason.as_str()), "{reason}");
+    assert!(
+        ["NoPrimary", "PrimaryUnavailable", "WriterServiceMissing"].contains(&reason.as_str()),
+        "{reason}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -196,7 +276,13 @@ async fn a_missing_backup_store_is_named() {
     let client = cluster.sandbox.client().await;
     register_pod(&client, "default", "db-0", &[("app", "db")], "127.0.0.1").await;
     // A backup block pointing at store "garage", which is never created.
-    let manifest = plan_manifest(&PlanManifest { backup: Some(r#"{schedule: "@daily", databases: [shop]}"#), ..PlanManifest::default() }, None);
+    let manifest = plan_manifest(
+        &PlanManifest {
+            backup: Some(r#"{schedule: "@daily", databases: [shop]}"#),
+            ..PlanManifest::default()
+        },
+        None,
+    );
     assert!(cluster.kubectl_stdin(&["apply", "-f", "-"], &manifest).ok);
     let _operator = Operator::start(&cluster);
     let plans: Api<RecoveryPlan> = Api::default_namespaced(client.clone());

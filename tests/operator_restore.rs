@@ -79,7 +79,9 @@ async fn finished(api: &Api<Restore>, name: &str) -> lifeboat::api::RestoreStatu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restore_with_checks_into_a_fresh_server() {
     let source = PgCluster::start(PgOptions::default()).await.expect("source");
-    create_shop(&source.primary, "shop", ShopSize::SMALL).await.expect("shop");
+    create_shop(&source.primary, "shop", ShopSize::SMALL)
+        .await
+        .expect("shop");
     let target = PgCluster::start(PgOptions::default()).await.expect("target");
     let garage = tokio::task::block_in_place(Garage::start).expect("garage");
     let cluster = TestCluster::with_crds().await;
@@ -92,29 +94,52 @@ async fn restore_with_checks_into_a_fresh_server() {
 
     let backups: Api<Backup> = Api::default_namespaced(client.clone());
     wait_until_async("Backup Completed", Duration::from_secs(60), || async {
-        backups.get("manual").await.ok()?.status?.phase.filter(|p| *p == BackupPhase::Completed)
+        backups
+            .get("manual")
+            .await
+            .ok()?
+            .status?
+            .phase
+            .filter(|p| *p == BackupPhase::Completed)
     })
     .await;
 
     let restores: Api<Restore> = Api::default_namespaced(client.clone());
     let pp = PostParams::default();
-    let good = restore("good", &target.primary.host(), r#"[{name: orders, database: shop, sql: "select count(*) from orders", expect: "1000"}]"#, "[]");
+    let good = restore(
+        "good",
+        &target.primary.host(),
+        r#"[{name: orders, database: shop, sql: "select count(*) from orders", expect: "1000"}]"#,
+        "[]",
+    );
     restores.create(&pp, &good).await.expect("create");
     let status = finished(&restores, "good").await;
     assert_eq!(status.phase, Some(RestorePhase::Completed), "{:?}", status.message);
-    assert!(status.checks.iter().all(|c| c.passed) && status.checks.len() == 1, "{:?}", status.checks);
+    assert!(
+        status.checks.iter().all(|c| c.passed) && status.checks.len() == 1,
+        "{:?}",
+        status.checks
+    );
     assert!(status.bytes.is_some_and(|b| b > 0) && status.duration_seconds.is_some());
     let want = table_sums(&source.primary, "shop").await.expect("source sums");
     let got = table_sums(&target.primary, "shop").await.expect("target sums");
     assert_eq!(got, want, "row counts and per-table checksums equal the source");
 
     // Into a renamed database, with a failing check: Failed, naming the check.
-    let bad = restore("bad", &target.primary.host(), r#"[{name: no-orders-lost, database: shop_copy, sql: "select count(*) from orders", expect: "999"}]"#, "[{from: shop, to: shop_copy}]");
+    let bad = restore(
+        "bad",
+        &target.primary.host(),
+        r#"[{name: no-orders-lost, database: shop_copy, sql: "select count(*) from orders", expect: "999"}]"#,
+        "[{from: shop, to: shop_copy}]",
+    );
     restores.create(&pp, &bad).await.expect("create");
     let status = finished(&restores, "bad").await;
     assert_eq!(status.phase, Some(RestorePhase::Failed));
     let message = status.message.unwrap_or_default();
-    assert!(message.contains("no-orders-lost") && message.contains("999") && message.contains("1000"), "{message}");
+    assert!(
+        message.contains("no-orders-lost") && message.contains("999") && message.contains("1000"),
+        "{message}"
+    );
 
     // The same database again: refused, nothing overwritten.
     let again = restore("again", &target.primary.host(), "[]", "[]");

@@ -77,10 +77,25 @@ async fn store_condition_follows_reality() {
     assert!(message.contains("s3-keys"), "{message}");
 
     // A wrong secret key is told apart.
-    let bad = serde_json::from_value(secret_json("s3-keys", garage.access_key(), "0000000000000000000000000000000000000000000000000000000000000000")).expect("secret");
-    secrets.create(&PostParams::default(), &bad).await.expect("create secret");
+    let bad = serde_json::from_value(secret_json(
+        "s3-keys",
+        garage.access_key(),
+        "0000000000000000000000000000000000000000000000000000000000000000",
+    ))
+    .expect("secret");
+    secrets
+        .create(&PostParams::default(), &bad)
+        .await
+        .expect("create secret");
     let (reason, _) = wait_until_async("BadCredentials", Duration::from_secs(60), || async {
-        let c = stores.get("shop").await.ok()?.status?.conditions.into_iter().find(|c| c.type_ == "Available")?;
+        let c = stores
+            .get("shop")
+            .await
+            .ok()?
+            .status?
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == "Available")?;
         (c.reason == "BadCredentials").then_some((c.reason, c.message))
     })
     .await;
@@ -88,10 +103,17 @@ async fn store_condition_follows_reality() {
 
     // Fixing the input recovers without a restart.
     let good = secret_json("s3-keys", garage.access_key(), garage.secret_key());
-    secrets.patch("s3-keys", &PatchParams::apply("test").force(), &Patch::Apply(&good)).await.expect("fix secret");
+    secrets
+        .patch("s3-keys", &PatchParams::apply("test").force(), &Patch::Apply(&good))
+        .await
+        .expect("fix secret");
     // Touch the store so the controller reconciles now rather than at its next recheck.
     stores
-        .patch("shop", &PatchParams::default(), &Patch::Merge(serde_json::json!({"metadata": {"annotations": {"touched": "1"}}})))
+        .patch(
+            "shop",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"metadata": {"annotations": {"touched": "1"}}})),
+        )
         .await
         .expect("touch");
     let (reason, message) = available(&stores, "True").await;

@@ -92,7 +92,8 @@ impl Faults {
     }
 }
 
-/// The admin API: POST /sandbox/faults/{drop-watches,expire-history,fail-next}.
+/// The admin API: POST /sandbox/faults/{drop-watches,expire-history,fail-next}
+/// and /sandbox/restart (acted on by `Sandbox::restart_requested`'s caller, e.g. the binary).
 pub async fn admin(state: &AppState, req: &Req) -> Option<Response> {
     let rest = req.path.strip_prefix("/sandbox/")?;
     let faults = Faults { shared: state.clone() };
@@ -101,6 +102,10 @@ pub async fn admin(state: &AppState, req: &Req) -> Option<Response> {
     }
     match rest {
         "faults/drop-watches" => faults.drop_watches(),
+        "restart" => {
+            state.restart_requested.notify_one();
+            return Some(json_response(202, &json!({"restarting": true})));
+        }
         "faults/expire-history" => faults.expire_history(),
         "faults/fail-next" => {
             let body: Value = match serde_json::from_slice(&req.body) {

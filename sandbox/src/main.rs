@@ -50,9 +50,19 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    let mut sandbox = sandbox;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = sandbox.restart_requested() => {
+                tracing::info!("restart requested through the admin API");
+                if let Err(e) = sandbox.restart().await {
+                    eprintln!("kube-sandbox: restart failed: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
     }
     sandbox.shutdown().await;
     ExitCode::SUCCESS

@@ -171,6 +171,11 @@ impl Sandbox {
         self.client.clone()
     }
 
+    /// Resolves when a client asked for a restart with `POST /sandbox/restart`.
+    pub async fn restart_requested(&self) {
+        self.shared.restart_requested.notified().await;
+    }
+
     pub fn faults(&self) -> Faults {
         Faults {
             shared: self.shared.clone(),

@@ -279,3 +279,27 @@ async fn dropping_a_sandbox_stops_it_and_saves_its_state() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deletecollection_removes_only_the_selected_objects() {
+    let sandbox = start_default().await.expect("start");
+    let api: Api<ConfigMap> = Api::namespaced(sandbox.client().await, "default");
+    for (name, tier) in [("a", "db"), ("b", "web"), ("c", "db")] {
+        api.create(&PostParams::default(), &cm(name, json!({"tier": tier})))
+            .await
+            .expect("create");
+    }
+    api.delete_collection(&DeleteParams::default(), &ListParams::default().labels("tier=db"))
+        .await
+        .expect("deletecollection");
+    let left: Vec<String> = api
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .filter_map(|o| o.metadata.name)
+        .collect();
+    assert_eq!(left, ["b"]);
+    sandbox.shutdown().await;
+}

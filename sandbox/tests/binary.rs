@@ -94,5 +94,20 @@ async fn binary_serves_kubectl_and_keeps_state_across_restarts() {
         names.contains("configmap/kept") && names.contains("configmap/new"),
         "{names}"
     );
+
+    // The admin API restarts the server in place: same URL, objects kept.
+    let url = std::fs::read_to_string(dir.path().join("ready")).expect("ready holds the URL");
+    let (code, _, _) = common::raw_http(url.trim(), "POST", "/sandbox/restart", "application/json", "").await;
+    assert_eq!(code, 202);
+    let api2 = api.clone();
+    wait_until(
+        "the object is served after the admin restart",
+        Duration::from_secs(30),
+        move || {
+            let api = api2.clone();
+            async move { api.get("new").await.ok() }
+        },
+    )
+    .await;
     stop(child);
 }

@@ -1,5 +1,9 @@
 //! lifeboat's custom resources (group `lifeboat.dev`, version `v1alpha1`).
 
+// kube-derive takes one `printcolumn(...)` per column; clippy reads the repeated
+// `type_ = "string"` inside them as duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
+
 pub mod backup;
 pub mod backup_store;
 pub mod common;

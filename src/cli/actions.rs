@@ -65,7 +65,10 @@ pub struct RestoreArgs {
 
 fn parse_rename(text: &str) -> Result<DatabaseRename, String> {
     match text.split_once('=') {
-        Some((from, to)) if !from.is_empty() && !to.is_empty() => Ok(DatabaseRename { from: from.into(), to: to.into() }),
+        Some((from, to)) if !from.is_empty() && !to.is_empty() => Ok(DatabaseRename {
+            from: from.into(),
+            to: to.into(),
+        }),
         _ => Err(format!("{text:?}: expected FROM=TO, e.g. orders=orders_check")),
     }
 }
@@ -73,13 +76,17 @@ fn parse_rename(text: &str) -> Result<DatabaseRename, String> {
 fn parse_check(text: &str) -> Result<RestoreCheck, String> {
     let parts: Vec<&str> = text.splitn(4, ':').collect();
     match parts.as_slice() {
-        [name, database, expect, sql] if !name.is_empty() && !database.is_empty() && !sql.is_empty() => Ok(RestoreCheck {
-            name: (*name).into(),
-            database: (*database).into(),
-            expect: (*expect).into(),
-            sql: (*sql).into(),
-        }),
-        _ => Err(format!("{text:?}: expected NAME:DATABASE:EXPECTED:SQL, e.g. orders:shop:t:select count(*) > 0 from orders")),
+        [name, database, expect, sql] if !name.is_empty() && !database.is_empty() && !sql.is_empty() => {
+            Ok(RestoreCheck {
+                name: (*name).into(),
+                database: (*database).into(),
+                expect: (*expect).into(),
+                sql: (*sql).into(),
+            })
+        }
+        _ => Err(format!(
+            "{text:?}: expected NAME:DATABASE:EXPECTED:SQL, e.g. orders:shop:t:select count(*) > 0 from orders"
+        )),
     }
 }
 
@@ -102,27 +109,47 @@ pub struct FailoverArgs {
 }
 
 async fn client() -> Result<kube::Client, CliError> {
-    kube::Client::try_default().await.map_err(|source| CliError::Kube { context: "loading kubeconfig".into(), source })
+    kube::Client::try_default().await.map_err(|source| CliError::Kube {
+        context: "loading kubeconfig".into(),
+        source,
+    })
 }
 
 /// `lifeboat backup PLAN`.
 pub async fn backup(args: BackupArgs) -> Result<(), CliError> {
     let api: Api<Backup> = Api::namespaced(client().await?, &args.common.namespace);
-    let policy = if args.delete_objects { DeletionPolicy::Delete } else { DeletionPolicy::Retain };
-    let mut object = Backup::new("", BackupSpec { plan: args.plan.clone(), deletion_policy: policy });
+    let policy = if args.delete_objects {
+        DeletionPolicy::Delete
+    } else {
+        DeletionPolicy::Retain
+    };
+    let mut object = Backup::new(
+        "",
+        BackupSpec {
+            plan: args.plan.clone(),
+            deletion_policy: policy,
+        },
+    );
     object.metadata.name = None;
     object.metadata.generate_name = Some(format!("{}-manual-", args.plan));
     let name = create(&api, &object).await?;
     let done = follow(&api, &name, args.common.wait, |b| {
         let phase = b.status.as_ref().and_then(|s| s.phase);
-        (phase.map(|p| format!("{p:?}")), matches!(phase, Some(BackupPhase::Completed | BackupPhase::Failed)))
+        (
+            phase.map(|p| format!("{p:?}")),
+            matches!(phase, Some(BackupPhase::Completed | BackupPhase::Failed)),
+        )
     })
     .await?;
     let status = done.status.unwrap_or_default();
     println!("{}", status.message.clone().unwrap_or_default());
     match status.phase {
         Some(BackupPhase::Completed) => {
-            println!("size {}, took {}", status.size.unwrap_or_default(), status.duration.unwrap_or_default());
+            println!(
+                "size {}, took {}",
+                status.size.unwrap_or_default(),
+                status.duration.unwrap_or_default()
+            );
             Ok(())
         }
         _ => Err(CliError::Other(format!("backup {name} failed"))),
@@ -138,7 +165,11 @@ pub async fn restore(args: RestoreArgs) -> Result<(), CliError> {
         target: RestoreTarget {
             host: args.target,
             port: args.target_port,
-            credentials_secret: DatabaseCredentialsRef { name: args.target_secret, username_key: "username".into(), password_key: "password".into() },
+            credentials_secret: DatabaseCredentialsRef {
+                name: args.target_secret,
+                username_key: "username".into(),
+                password_key: "password".into(),
+            },
         },
         renames: args.renames,
         checks: args.checks,
@@ -149,12 +180,20 @@ pub async fn restore(args: RestoreArgs) -> Result<(), CliError> {
     let name = create(&api, &object).await?;
     let done = follow(&api, &name, args.common.wait, |r| {
         let phase = r.status.as_ref().and_then(|s| s.phase);
-        (phase.map(|p| format!("{p:?}")), matches!(phase, Some(RestorePhase::Completed | RestorePhase::Failed)))
+        (
+            phase.map(|p| format!("{p:?}")),
+            matches!(phase, Some(RestorePhase::Completed | RestorePhase::Failed)),
+        )
     })
     .await?;
     let status = done.status.unwrap_or_default();
     for check in &status.checks {
-        println!("check {}: {} ({})", check.name, if check.passed { "passed" } else { "FAILED" }, check.actual.clone().unwrap_or_default());
+        println!(
+            "check {}: {} ({})",
+            check.name,
+            if check.passed { "passed" } else { "FAILED" },
+            check.actual.clone().unwrap_or_default()
+        );
     }
     println!("{}", status.message.clone().unwrap_or_default());
     match status.phase {
@@ -166,19 +205,43 @@ pub async fn restore(args: RestoreArgs) -> Result<(), CliError> {
 /// `lifeboat failover PLAN [--to MEMBER] [--switchover] [--force]`.
 pub async fn failover(args: FailoverArgs) -> Result<(), CliError> {
     let api: Api<Failover> = Api::namespaced(client().await?, &args.common.namespace);
-    let kind = if args.switchover { FailoverType::Switchover } else { FailoverType::Failover };
-    let mut object = Failover::new("", FailoverSpec { plan: args.plan.clone(), kind, to: args.to, force: args.force });
+    let kind = if args.switchover {
+        FailoverType::Switchover
+    } else {
+        FailoverType::Failover
+    };
+    let mut object = Failover::new(
+        "",
+        FailoverSpec {
+            plan: args.plan.clone(),
+            kind,
+            to: args.to,
+            force: args.force,
+        },
+    );
     object.metadata.name = None;
     object.metadata.generate_name = Some(format!("{}-manual-", args.plan));
     let name = create(&api, &object).await?;
     let done = follow(&api, &name, args.common.wait, |f| {
         let phase = f.status.as_ref().and_then(|s| s.phase);
-        (phase.map(|p| format!("{p:?}")), matches!(phase, Some(FailoverPhase::Completed | FailoverPhase::Refused | FailoverPhase::Failed)))
+        (
+            phase.map(|p| format!("{p:?}")),
+            matches!(
+                phase,
+                Some(FailoverPhase::Completed | FailoverPhase::Refused | FailoverPhase::Failed)
+            ),
+        )
     })
     .await?;
     let status = done.status.unwrap_or_default();
     for step in &status.steps {
-        println!("  {} {}: {} {}", step.name, step.member.clone().unwrap_or_default(), step.result.clone().unwrap_or_default(), step.message.clone().unwrap_or_default());
+        println!(
+            "  {} {}: {} {}",
+            step.name,
+            step.member.clone().unwrap_or_default(),
+            step.result.clone().unwrap_or_default(),
+            step.message.clone().unwrap_or_default()
+        );
     }
     println!("{}", status.message.clone().unwrap_or_default());
     match status.phase {

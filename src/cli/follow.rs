@@ -19,7 +19,10 @@ where
     let created = api
         .create(&PostParams::default(), object)
         .await
-        .map_err(|source| CliError::Kube { context: "creating the request".into(), source })?;
+        .map_err(|source| CliError::Kube {
+            context: "creating the request".into(),
+            source,
+        })?;
     Ok(created.meta().name.clone().unwrap_or_default())
 }
 
@@ -33,7 +36,10 @@ where
     let deadline = tokio::time::Instant::now() + timeout;
     let mut last_phase: Option<String> = None;
     loop {
-        let object = api.get(name).await.map_err(|source| CliError::Kube { context: format!("reading {name}"), source })?;
+        let object = api.get(name).await.map_err(|source| CliError::Kube {
+            context: format!("reading {name}"),
+            source,
+        })?;
         let (phase, ended) = describe(&object);
         if phase != last_phase {
             println!("{name}: {}", phase.as_deref().unwrap_or("Pending"));

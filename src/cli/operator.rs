@@ -41,19 +41,22 @@ pub struct OperatorArgs {
 }
 
 fn default_identity() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "lifeboat".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "lifeboat".into());
     format!("{host}-{}", std::process::id())
 }
 
 pub async fn run(args: OperatorArgs) -> Result<(), CliError> {
     let state = HttpState::new();
-    let client = kube::Client::try_default()
-        .await
-        .map_err(|source| CliError::Kube { context: "loading kubeconfig or in-cluster config".into(), source })?;
-    let version = client
-        .apiserver_version()
-        .await
-        .map_err(|source| CliError::Kube { context: "reaching the API server".into(), source })?;
+    let client = kube::Client::try_default().await.map_err(|source| CliError::Kube {
+        context: "loading kubeconfig or in-cluster config".into(),
+        source,
+    })?;
+    let version = client.apiserver_version().await.map_err(|source| CliError::Kube {
+        context: "reaching the API server".into(),
+        source,
+    })?;
     let identity = args.identity.clone().unwrap_or_else(default_identity);
     tracing::info!(server = %version.git_version, namespace = ?args.watch_namespace, %identity, "connected to the Kubernetes API");
     let metrics = Metrics::register(&mut *state.registry.lock().await);

@@ -22,8 +22,14 @@ pub struct SandboxArgs {
 }
 
 pub async fn run(args: SandboxArgs) -> Result<(), CliError> {
-    let options = SandboxOptions { dir: Some(args.dir), listen: args.listen, state_file: args.state };
-    let sandbox = Sandbox::start(options).await.map_err(|e| CliError::Other(format!("starting kube-sandbox: {e}")))?;
+    let options = SandboxOptions {
+        dir: Some(args.dir),
+        listen: args.listen,
+        state_file: args.state,
+    };
+    let sandbox = Sandbox::start(options)
+        .await
+        .map_err(|e| CliError::Other(format!("starting kube-sandbox: {e}")))?;
     println!("kube-sandbox serving at {}", sandbox.url());
     println!("export KUBECONFIG={}", sandbox.kubeconfig_path().display());
     super::operator::shutdown_signal().await;

@@ -57,7 +57,10 @@ async fn check(ctx: &Context, namespace: &str, store: &BackupStore) -> (&'static
         Ok(()) => (
             "True",
             "RoundTripSucceeded",
-            format!("put, get and delete of a probe object in s3://{}/{} succeeded", store.spec.s3.bucket, store.spec.s3.prefix),
+            format!(
+                "put, get and delete of a probe object in s3://{}/{} succeeded",
+                store.spec.s3.bucket, store.spec.s3.prefix
+            ),
         ),
         Err(failure) => ("False", failure.reason.as_str(), failure.to_string()),
     }
@@ -67,13 +70,27 @@ async fn check(ctx: &Context, namespace: &str, store: &BackupStore) -> (&'static
 pub async fn reconcile(store: Arc<BackupStore>, ctx: Arc<Context>) -> Result<Action, ReconcileStoreError> {
     let namespace = store.namespace().ok_or(ReconcileStoreError::NoNamespace)?;
     let name = store.name_any();
+    let healthy = condition_status(&store.status.clone().unwrap_or_default().conditions, "Available") == Some("True");
+    let gap = if healthy { RECHECK_HEALTHY } else { RECHECK_FAILING };
+    if let Err(wait) = ctx.pacer.due(
+        &format!("store/{namespace}/{name}"),
+        super::pacer::fingerprint(&*store),
+        gap,
+    ) {
+        return Ok(Action::requeue(wait));
+    }
     let (status, reason, message) = check(&ctx, &namespace, &store).await;
     let mut current = store.status.clone().unwrap_or_default();
     let was = condition_status(&current.conditions, "Available").map(str::to_string);
     let now = Time(Timestamp::now());
     set_condition(
         &mut current.conditions,
-        ConditionUpdate { type_: "Available", status, reason, message: message.clone() },
+        ConditionUpdate {
+            type_: "Available",
+            status,
+            reason,
+            message: message.clone(),
+        },
         store.metadata.generation,
         &now,
     );
@@ -85,8 +102,17 @@ pub async fn reconcile(store: Arc<BackupStore>, ctx: Arc<Context>) -> Result<Act
     let api: Api<BackupStore> = Api::namespaced(ctx.client.clone(), &namespace);
     apply_status(&api, &namespace, &name, &new_status).await?;
     if was.as_deref() != Some(status) {
-        let type_ = if status == "True" { EventType::Normal } else { EventType::Warning };
-        ctx.event(&store.object_ref(&()), type_, reason, "CheckStore", message).await;
+        let type_ = if status == "True" {
+            EventType::Normal
+        } else {
+            EventType::Warning
+        };
+        ctx.event(&store.object_ref(&()), type_, reason, "CheckStore", message)
+            .await;
     }
-    Ok(Action::requeue(if status == "True" { RECHECK_HEALTHY } else { RECHECK_FAILING }))
+    Ok(Action::requeue(if status == "True" {
+        RECHECK_HEALTHY
+    } else {
+        RECHECK_FAILING
+    }))
 }

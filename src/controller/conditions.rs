@@ -18,7 +18,12 @@ pub struct ConditionUpdate<'a> {
 
 /// Records `update` in `conditions`, keeping `lastTransitionTime` when the status did not
 /// change. Returns whether anything changed (so callers can skip a no-op status write).
-pub fn set_condition(conditions: &mut Vec<Condition>, update: ConditionUpdate<'_>, generation: Option<i64>, now: &Time) -> bool {
+pub fn set_condition(
+    conditions: &mut Vec<Condition>,
+    update: ConditionUpdate<'_>,
+    generation: Option<i64>,
+    now: &Time,
+) -> bool {
     match conditions.iter_mut().find(|c| c.type_ == update.type_) {
         Some(existing) => {
             let flipped = existing.status != update.status;
@@ -64,17 +69,35 @@ mod tests {
     }
 
     fn ready(status: &'static str, message: &str) -> ConditionUpdate<'static> {
-        ConditionUpdate { type_: "Ready", status, reason: "Probed", message: message.to_string() }
+        ConditionUpdate {
+            type_: "Ready",
+            status,
+            reason: "Probed",
+            message: message.to_string(),
+        }
     }
 
     #[test]
     fn transition_time_moves_only_when_status_flips() {
         let mut conditions = Vec::new();
         assert!(set_condition(&mut conditions, ready("True", "ok"), Some(1), &at(100)));
-        assert!(set_condition(&mut conditions, ready("True", "still ok"), Some(1), &at(200)));
+        assert!(set_condition(
+            &mut conditions,
+            ready("True", "still ok"),
+            Some(1),
+            &at(200)
+        ));
         assert_eq!(conditions[0].last_transition_time, at(100));
-        assert!(!set_condition(&mut conditions, ready("True", "still ok"), Some(1), &at(300)), "no-op");
-        assert!(set_condition(&mut conditions, ready("False", "down"), Some(2), &at(400)));
+        assert!(
+            !set_condition(&mut conditions, ready("True", "still ok"), Some(1), &at(300)),
+            "no-op"
+        );
+        assert!(set_condition(
+            &mut conditions,
+            ready("False", "down"),
+            Some(2),
+            &at(400)
+        ));
         assert_eq!(conditions[0].last_transition_time, at(400));
         assert_eq!(conditions[0].observed_generation, Some(2));
         assert_eq!(conditions.len(), 1);

@@ -6,8 +6,9 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
-use super::metrics::Metrics;
 use super::backup::RunningBackups;
+use super::metrics::Metrics;
+use super::pacer::Pacer;
 use super::plan::runtime::PlanRuntimes;
 
 /// Shared by all reconciles of all controllers.
@@ -23,19 +24,37 @@ pub struct Context {
     pub plans: PlanRuntimes,
     /// Backups this process is running.
     pub running_backups: RunningBackups,
+    /// Turns self-inflicted wake-ups into no-ops until the next round is due.
+    pub pacer: Pacer,
 }
 
 impl Context {
     /// Builds the context; `instance` is this operator's pod name (for events).
     pub fn new(client: Client, metrics: Metrics, instance: Option<String>) -> Context {
-        let reporter = Reporter { controller: "lifeboat".into(), instance };
+        let reporter = Reporter {
+            controller: "lifeboat".into(),
+            instance,
+        };
         let recorder = Arc::new(Recorder::new(client.clone(), reporter));
-        Context { client, recorder, metrics, plans: PlanRuntimes::default(), running_backups: RunningBackups::default() }
+        Context {
+            client,
+            recorder,
+            metrics,
+            plans: PlanRuntimes::default(),
+            running_backups: RunningBackups::default(),
+            pacer: Pacer::default(),
+        }
     }
 
     /// Publishes an event; a failure to record it is logged, never fatal.
     pub async fn event(&self, reference: &ObjectReference, type_: EventType, reason: &str, action: &str, note: String) {
-        let event = Event { type_, reason: reason.into(), note: Some(note), action: action.into(), secondary: None };
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: action.into(),
+            secondary: None,
+        };
         if let Err(err) = self.recorder.publish(&event, reference).await {
             tracing::warn!(%err, reason, "could not record event");
         }

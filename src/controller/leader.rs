@@ -99,12 +99,23 @@ pub fn spawn(client: Client, settings: LeaseSettings, mut stop: watch::Receiver<
 
 /// One round: create, renew or take over the lease, or follow its holder.
 pub async fn round(api: &Api<Lease>, s: &LeaseSettings) -> Result<Round, LeaseError> {
-    let read_err = |source| LeaseError::Read { namespace: s.namespace.clone(), name: s.name.clone(), source };
-    let write_err = |source| LeaseError::Write { namespace: s.namespace.clone(), name: s.name.clone(), source };
+    let read_err = |source| LeaseError::Read {
+        namespace: s.namespace.clone(),
+        name: s.name.clone(),
+        source,
+    };
+    let write_err = |source| LeaseError::Write {
+        namespace: s.namespace.clone(),
+        name: s.name.clone(),
+        source,
+    };
     let now = Timestamp::now();
     let Some(mut lease) = api.get_opt(&s.name).await.map_err(read_err)? else {
         let lease = Lease {
-            metadata: ObjectMeta { name: Some(s.name.clone()), ..Default::default() },
+            metadata: ObjectMeta {
+                name: Some(s.name.clone()),
+                ..Default::default()
+            },
             spec: Some(held_spec(s, now, now, 0)),
         };
         return match api.create(&PostParams::default(), &lease).await {
@@ -121,7 +132,11 @@ pub async fn round(api: &Api<Lease>, s: &LeaseSettings) -> Result<Round, LeaseEr
         return Ok(Round::Following);
     }
     let transitions = spec.lease_transitions.unwrap_or(0) + i32::from(!mine);
-    let acquired = if mine { spec.acquire_time.map(|t| t.0).unwrap_or(now) } else { now };
+    let acquired = if mine {
+        spec.acquire_time.map(|t| t.0).unwrap_or(now)
+    } else {
+        now
+    };
     lease.spec = Some(held_spec(s, acquired, now, transitions));
     // replace carries the resourceVersion we read: a concurrent winner makes this a 409.
     match api.replace(&s.name, &PostParams::default(), &lease).await {
@@ -173,9 +188,16 @@ mod tests {
     #[test]
     fn lease_expires_after_its_duration() {
         let renewed = Timestamp::from_second(1_000).expect("ts");
-        let spec = LeaseSpec { renew_time: Some(MicroTime(renewed)), lease_duration_seconds: Some(15), ..Default::default() };
+        let spec = LeaseSpec {
+            renew_time: Some(MicroTime(renewed)),
+            lease_duration_seconds: Some(15),
+            ..Default::default()
+        };
         assert!(!lease_expired(&spec, Timestamp::from_second(1_014).expect("ts")));
         assert!(lease_expired(&spec, Timestamp::from_second(1_015).expect("ts")));
-        assert!(lease_expired(&LeaseSpec::default(), renewed), "a lease nobody renewed is free");
+        assert!(
+            lease_expired(&LeaseSpec::default(), renewed),
+            "a lease nobody renewed is free"
+        );
     }
 }

@@ -26,7 +26,12 @@ pub fn members_from_pods(spec: &RecoveryPlanSpec, pods: &[Pod]) -> ResolvedMembe
             resolved.skipped.push((name, "terminating".into()));
             continue;
         }
-        match pod.status.as_ref().and_then(|s| s.pod_ip.clone()).filter(|ip| !ip.is_empty()) {
+        match pod
+            .status
+            .as_ref()
+            .and_then(|s| s.pod_ip.clone())
+            .filter(|ip| !ip.is_empty())
+        {
             Some(ip) => resolved.members.push(Member::new(name, ip, port)),
             None => resolved.skipped.push((name, "no podIP yet".into())),
         }
@@ -44,7 +49,10 @@ pub fn members_from_endpoints(spec: &RecoveryPlanSpec) -> ResolvedMembers {
         .flatten()
         .map(|e| Member::new(e.name.clone(), e.host.clone(), e.port))
         .collect();
-    ResolvedMembers { members, skipped: Vec::new() }
+    ResolvedMembers {
+        members,
+        skipped: Vec::new(),
+    }
 }
 
 #[cfg(test)]
@@ -69,15 +77,35 @@ mod tests {
     #[test]
     fn pods_become_members_on_the_plan_port() {
         let spec = spec("{selector: {matchLabels: {app: db}}}");
-        let pods = [pod("db-1", Some("10.0.0.2"), false), pod("db-0", Some("10.0.0.1"), false), pod("db-2", None, false), pod("db-3", Some("10.0.0.4"), true)];
+        let pods = [
+            pod("db-1", Some("10.0.0.2"), false),
+            pod("db-0", Some("10.0.0.1"), false),
+            pod("db-2", None, false),
+            pod("db-3", Some("10.0.0.4"), true),
+        ];
         let resolved = members_from_pods(&spec, &pods);
-        assert_eq!(resolved.members, vec![Member::new("db-0", "10.0.0.1", 5432), Member::new("db-1", "10.0.0.2", 5432)]);
-        assert_eq!(resolved.skipped, vec![("db-2".into(), "no podIP yet".into()), ("db-3".into(), "terminating".into())]);
+        assert_eq!(
+            resolved.members,
+            vec![
+                Member::new("db-0", "10.0.0.1", 5432),
+                Member::new("db-1", "10.0.0.2", 5432)
+            ]
+        );
+        assert_eq!(
+            resolved.skipped,
+            vec![
+                ("db-2".into(), "no podIP yet".into()),
+                ("db-3".into(), "terminating".into())
+            ]
+        );
     }
 
     #[test]
     fn static_endpoints_are_taken_as_given() {
         let spec = spec("{endpoints: [{name: a, host: h1, port: 3307}]}");
-        assert_eq!(members_from_endpoints(&spec).members, vec![Member::new("a", "h1", 3307)]);
+        assert_eq!(
+            members_from_endpoints(&spec).members,
+            vec![Member::new("a", "h1", 3307)]
+        );
     }
 }

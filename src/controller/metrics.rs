@@ -101,20 +101,76 @@ impl Metrics {
             "Unix time of the newest completed backup",
             m.backup_last_success_timestamp_seconds.clone(),
         );
-        r.register("lifeboat_backup_duration_seconds", "Wall time of completed backups", m.backup_duration_seconds.clone());
-        r.register("lifeboat_backup_bytes", "Stored size of the newest completed backup", m.backup_bytes.clone());
-        r.register("lifeboat_replica_lag_seconds", "Primary time a replica has not applied yet", m.replica_lag_seconds.clone());
-        r.register("lifeboat_replica_lag_bytes", "WAL bytes (PostgreSQL) or transactions (MySQL) a replica is behind", m.replica_lag_bytes.clone());
-        r.register("lifeboat_rpo_achieved_seconds", "Worst current data-loss exposure (primary or cluster loss)", m.rpo_achieved_seconds.clone());
-        r.register("lifeboat_rpo_target_seconds", "The plan's RPO objective", m.rpo_target_seconds.clone());
-        r.register("lifeboat_rto_estimated_seconds", "Measured recovery time estimate (worse scenario)", m.rto_estimated_seconds.clone());
-        r.register("lifeboat_rto_target_seconds", "The plan's RTO objective", m.rto_target_seconds.clone());
-        r.register("lifeboat_failovers", "Failovers by result (completed, refused, failed)", m.failovers.clone());
-        r.register("lifeboat_failover_duration_seconds", "Measured RTO of completed failovers", m.failover_duration_seconds.clone());
-        r.register("lifeboat_restore_duration_seconds", "Wall time of completed restores", m.restore_duration_seconds.clone());
-        r.register("lifeboat_reconcile_runs", "Reconcile runs by controller", m.reconcile_runs.clone());
-        r.register("lifeboat_reconcile_failures", "Failed reconciles by controller and error reason", m.reconcile_failures.clone());
-        r.register("lifeboat_reconcile_duration_seconds", "Reconcile wall time by controller", m.reconcile_duration_seconds.clone());
+        r.register(
+            "lifeboat_backup_duration_seconds",
+            "Wall time of completed backups",
+            m.backup_duration_seconds.clone(),
+        );
+        r.register(
+            "lifeboat_backup_bytes",
+            "Stored size of the newest completed backup",
+            m.backup_bytes.clone(),
+        );
+        r.register(
+            "lifeboat_replica_lag_seconds",
+            "Primary time a replica has not applied yet",
+            m.replica_lag_seconds.clone(),
+        );
+        r.register(
+            "lifeboat_replica_lag_bytes",
+            "WAL bytes (PostgreSQL) or transactions (MySQL) a replica is behind",
+            m.replica_lag_bytes.clone(),
+        );
+        r.register(
+            "lifeboat_rpo_achieved_seconds",
+            "Worst current data-loss exposure (primary or cluster loss)",
+            m.rpo_achieved_seconds.clone(),
+        );
+        r.register(
+            "lifeboat_rpo_target_seconds",
+            "The plan's RPO objective",
+            m.rpo_target_seconds.clone(),
+        );
+        r.register(
+            "lifeboat_rto_estimated_seconds",
+            "Measured recovery time estimate (worse scenario)",
+            m.rto_estimated_seconds.clone(),
+        );
+        r.register(
+            "lifeboat_rto_target_seconds",
+            "The plan's RTO objective",
+            m.rto_target_seconds.clone(),
+        );
+        r.register(
+            "lifeboat_failovers",
+            "Failovers by result (completed, refused, failed)",
+            m.failovers.clone(),
+        );
+        r.register(
+            "lifeboat_failover_duration_seconds",
+            "Measured RTO of completed failovers",
+            m.failover_duration_seconds.clone(),
+        );
+        r.register(
+            "lifeboat_restore_duration_seconds",
+            "Wall time of completed restores",
+            m.restore_duration_seconds.clone(),
+        );
+        r.register(
+            "lifeboat_reconcile_runs",
+            "Reconcile runs by controller",
+            m.reconcile_runs.clone(),
+        );
+        r.register(
+            "lifeboat_reconcile_failures",
+            "Failed reconciles by controller and error reason",
+            m.reconcile_failures.clone(),
+        );
+        r.register(
+            "lifeboat_reconcile_duration_seconds",
+            "Reconcile wall time by controller",
+            m.reconcile_duration_seconds.clone(),
+        );
         m
     }
 }
@@ -126,8 +182,10 @@ mod tests {
     /// Metric names the chart's alerts and dashboard query.
     fn names_used_by_the_chart() -> Vec<String> {
         let root = env!("CARGO_MANIFEST_DIR");
-        let mut text = std::fs::read_to_string(format!("{root}/charts/lifeboat/templates/prometheusrule.yaml")).expect("rules");
-        text += &std::fs::read_to_string(format!("{root}/charts/lifeboat/files/dashboards/lifeboat.json")).expect("dashboard");
+        let mut text =
+            std::fs::read_to_string(format!("{root}/charts/lifeboat/templates/prometheusrule.yaml")).expect("rules");
+        text += &std::fs::read_to_string(format!("{root}/charts/lifeboat/files/dashboards/lifeboat.json"))
+            .expect("dashboard");
         let re = regex::Regex::new(r"lifeboat_[a-z_]+").expect("regex");
         let mut names: Vec<String> = re.find_iter(&text).map(|m| m.as_str().to_string()).collect();
         names.sort();
@@ -139,22 +197,47 @@ mod tests {
     fn chart_queries_only_exported_metrics() {
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
-        let labels = PlanLabels { namespace: "shop".into(), plan: "orders".into() };
+        let labels = PlanLabels {
+            namespace: "shop".into(),
+            plan: "orders".into(),
+        };
         // Families without a series are not encoded, so create one of each.
-        metrics.backup_last_success_timestamp_seconds.get_or_create(&labels).set(1.0);
+        metrics
+            .backup_last_success_timestamp_seconds
+            .get_or_create(&labels)
+            .set(1.0);
         metrics.backup_duration_seconds.get_or_create(&labels).observe(1.0);
         metrics.backup_bytes.get_or_create(&labels).set(1.0);
-        let member = MemberLabels { namespace: "shop".into(), plan: "orders".into(), member: "db-1".into() };
+        let member = MemberLabels {
+            namespace: "shop".into(),
+            plan: "orders".into(),
+            member: "db-1".into(),
+        };
         metrics.replica_lag_seconds.get_or_create(&member).set(0.5);
         metrics.replica_lag_bytes.get_or_create(&member).set(10.0);
-        for g in [&metrics.rpo_achieved_seconds, &metrics.rpo_target_seconds, &metrics.rto_estimated_seconds, &metrics.rto_target_seconds] {
+        for g in [
+            &metrics.rpo_achieved_seconds,
+            &metrics.rpo_target_seconds,
+            &metrics.rto_estimated_seconds,
+            &metrics.rto_target_seconds,
+        ] {
             g.get_or_create(&labels).set(1.0);
         }
-        metrics.failovers.get_or_create(&FailoverLabels { namespace: "shop".into(), plan: "orders".into(), result: "completed".into() }).inc();
+        metrics
+            .failovers
+            .get_or_create(&FailoverLabels {
+                namespace: "shop".into(),
+                plan: "orders".into(),
+                result: "completed".into(),
+            })
+            .inc();
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
         for name in names_used_by_the_chart() {
-            assert!(text.contains(&format!("\n{name}")) || text.contains(&format!("\n{name}{{")), "chart uses {name}, which is not exported:\n{text}");
+            assert!(
+                text.contains(&format!("\n{name}")) || text.contains(&format!("\n{name}{{")),
+                "chart uses {name}, which is not exported:\n{text}"
+            );
         }
     }
 }

@@ -10,14 +10,14 @@ use kube::runtime::watcher;
 use kube::{Api, Client};
 use tokio::sync::watch;
 
+use super::backup::{self, ReconcileBackupError};
 use super::backup_store::{self, ReconcileStoreError};
 use super::context::Context;
+use super::failover::{self, ReconcileFailoverError};
 use super::leader::{self, LeaseSettings};
 use super::metrics::{ControllerLabels, FailureLabels, Metrics};
-use super::backup::{self, ReconcileBackupError};
-use super::failover::{self, ReconcileFailoverError};
-use super::restore::{self, ReconcileRestoreError};
 use super::plan::{self, ReconcilePlanError};
+use super::restore::{self, ReconcileRestoreError};
 use crate::api::{Backup, BackupStore, Failover, RecoveryPlan, Restore};
 
 /// Operator settings.
@@ -43,11 +43,22 @@ where
 
 /// Counts a reconcile's outcome and duration.
 fn record(metrics: &Metrics, controller: &str, started: Instant, failure: Option<&str>) {
-    let labels = ControllerLabels { controller: controller.into() };
+    let labels = ControllerLabels {
+        controller: controller.into(),
+    };
     metrics.reconcile_runs.get_or_create(&labels).inc();
-    metrics.reconcile_duration_seconds.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+    metrics
+        .reconcile_duration_seconds
+        .get_or_create(&labels)
+        .observe(started.elapsed().as_secs_f64());
     if let Some(reason) = failure {
-        metrics.reconcile_failures.get_or_create(&FailureLabels { controller: controller.into(), reason: reason.into() }).inc();
+        metrics
+            .reconcile_failures
+            .get_or_create(&FailureLabels {
+                controller: controller.into(),
+                reason: reason.into(),
+            })
+            .inc();
     }
 }
 
@@ -55,7 +66,12 @@ async fn reconcile_store(store: Arc<BackupStore>, ctx: Arc<Context>) -> Result<A
     let started = Instant::now();
     let span = tracing::info_span!("reconcile", controller = "backupstore", namespace = ?store.metadata.namespace, name = ?store.metadata.name);
     let result = tracing::Instrument::instrument(backup_store::reconcile(store, ctx.clone()), span).await;
-    record(&ctx.metrics, "backupstore", started, result.as_ref().err().map(|e| e.category()));
+    record(
+        &ctx.metrics,
+        "backupstore",
+        started,
+        result.as_ref().err().map(|e| e.category()),
+    );
     result
 }
 
@@ -68,7 +84,12 @@ async fn reconcile_plan(rp: Arc<RecoveryPlan>, ctx: Arc<Context>) -> Result<Acti
     let started = Instant::now();
     let span = tracing::info_span!("reconcile", controller = "recoveryplan", namespace = ?rp.metadata.namespace, name = ?rp.metadata.name);
     let result = tracing::Instrument::instrument(plan::reconcile(rp, ctx.clone()), span).await;
-    record(&ctx.metrics, "recoveryplan", started, result.as_ref().err().map(|e| e.category()));
+    record(
+        &ctx.metrics,
+        "recoveryplan",
+        started,
+        result.as_ref().err().map(|e| e.category()),
+    );
     result
 }
 
@@ -81,7 +102,12 @@ async fn reconcile_failover(fo: Arc<Failover>, ctx: Arc<Context>) -> Result<Acti
     let started = Instant::now();
     let span = tracing::info_span!("reconcile", controller = "failover", namespace = ?fo.metadata.namespace, name = ?fo.metadata.name);
     let result = tracing::Instrument::instrument(failover::reconcile(fo, ctx.clone()), span).await;
-    record(&ctx.metrics, "failover", started, result.as_ref().err().map(|e| e.category()));
+    record(
+        &ctx.metrics,
+        "failover",
+        started,
+        result.as_ref().err().map(|e| e.category()),
+    );
     result
 }
 
@@ -94,7 +120,12 @@ async fn reconcile_backup(bk: Arc<Backup>, ctx: Arc<Context>) -> Result<Action, 
     let started = Instant::now();
     let span = tracing::info_span!("reconcile", controller = "backup", namespace = ?bk.metadata.namespace, name = ?bk.metadata.name);
     let result = tracing::Instrument::instrument(backup::reconcile(bk, ctx.clone()), span).await;
-    record(&ctx.metrics, "backup", started, result.as_ref().err().map(|e| e.category()));
+    record(
+        &ctx.metrics,
+        "backup",
+        started,
+        result.as_ref().err().map(|e| e.category()),
+    );
     result
 }
 
@@ -107,7 +138,12 @@ async fn reconcile_restore(rst: Arc<Restore>, ctx: Arc<Context>) -> Result<Actio
     let started = Instant::now();
     let span = tracing::info_span!("reconcile", controller = "restore", namespace = ?rst.metadata.namespace, name = ?rst.metadata.name);
     let result = tracing::Instrument::instrument(restore::reconcile(rst, ctx.clone()), span).await;
-    record(&ctx.metrics, "restore", started, result.as_ref().err().map(|e| e.category()));
+    record(
+        &ctx.metrics,
+        "restore",
+        started,
+        result.as_ref().err().map(|e| e.category()),
+    );
     result
 }
 
@@ -117,7 +153,11 @@ fn restore_error_policy(_rst: Arc<Restore>, err: &ReconcileRestoreError, _ctx: A
 }
 
 /// Runs every controller until `stop` resolves.
-async fn run_controllers(ctx: Arc<Context>, config: &OperatorConfig, stop: impl Future<Output = ()> + Send + Sync + 'static) {
+async fn run_controllers(
+    ctx: Arc<Context>,
+    config: &OperatorConfig,
+    stop: impl Future<Output = ()> + Send + Sync + 'static,
+) {
     let ns = config.watch_namespace.as_deref();
     let controller_config = controller::Config::default().concurrency(config.concurrency);
     // One stop signal shared by every controller.

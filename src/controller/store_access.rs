@@ -17,11 +17,21 @@ pub enum OpenStoreError {
 }
 
 /// Resolves the spec's Secrets into a store config.
-pub async fn store_config(client: &Client, namespace: &str, spec: &BackupStoreSpec) -> Result<StoreConfig, ReadSecretError> {
+pub async fn store_config(
+    client: &Client,
+    namespace: &str,
+    spec: &BackupStoreSpec,
+) -> Result<StoreConfig, ReadSecretError> {
     let credentials = match &spec.s3.credentials_secret {
         Some(r) => Some(StaticCredentials {
-            access_key_id: read_text(client, namespace, &r.name, &r.access_key_id_key).await?.trim().to_string(),
-            secret_access_key: read_text(client, namespace, &r.name, &r.secret_access_key_key).await?.trim().to_string(),
+            access_key_id: read_text(client, namespace, &r.name, &r.access_key_id_key)
+                .await?
+                .trim()
+                .to_string(),
+            secret_access_key: read_text(client, namespace, &r.name, &r.secret_access_key_key)
+                .await?
+                .trim()
+                .to_string(),
         }),
         None => None,
     };

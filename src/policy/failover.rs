@@ -45,7 +45,9 @@ pub fn judge_primary(consecutive_failures: u32, failure_threshold: u32, replicas
         return PrimaryVerdict::Healthy;
     }
     if consecutive_failures < failure_threshold.max(1) {
-        return PrimaryVerdict::Suspect { failures: consecutive_failures };
+        return PrimaryVerdict::Suspect {
+            failures: consecutive_failures,
+        };
     }
     let asked: Vec<&ReplicaView> = replicas.iter().filter(|r| r.upstream_connected.is_some()).collect();
     if asked.is_empty() {
@@ -54,15 +56,23 @@ pub fn judge_primary(consecutive_failures: u32, failure_threshold: u32, replicas
             reason: "no replica could be reached to confirm the primary is gone".into(),
         };
     }
-    let still_connected: Vec<&str> =
-        asked.iter().filter(|r| r.upstream_connected == Some(true)).map(|r| r.name.as_str()).collect();
+    let still_connected: Vec<&str> = asked
+        .iter()
+        .filter(|r| r.upstream_connected == Some(true))
+        .map(|r| r.name.as_str())
+        .collect();
     if !still_connected.is_empty() {
         return PrimaryVerdict::Unconfirmed {
             failures: consecutive_failures,
-            reason: format!("replica(s) {} still stream from the primary", still_connected.join(", ")),
+            reason: format!(
+                "replica(s) {} still stream from the primary",
+                still_connected.join(", ")
+            ),
         };
     }
-    PrimaryVerdict::Failed { failures: consecutive_failures }
+    PrimaryVerdict::Failed {
+        failures: consecutive_failures,
+    }
 }
 
 /// Why no replica can be promoted.
@@ -77,7 +87,10 @@ pub enum NoCandidate {
 /// Chooses the replica to promote (DESIGN.md step 3): the requested one if given and
 /// healthy, else the healthy replica missing the least data, then the least lag, then by
 /// name so the choice is stable. A replica whose missing data is unknown ranks last.
-pub fn choose_candidate<'a>(replicas: &'a [ReplicaView], requested: Option<&str>) -> Result<&'a ReplicaView, NoCandidate> {
+pub fn choose_candidate<'a>(
+    replicas: &'a [ReplicaView],
+    requested: Option<&str>,
+) -> Result<&'a ReplicaView, NoCandidate> {
     if let Some(name) = requested {
         return replicas
             .iter()
@@ -116,7 +129,10 @@ pub fn judge_data_loss(candidate: &ReplicaView, max_data_loss: Duration, force: 
                 "promoting {} would lose about {:.1}s of writes{}, more than maxDataLoss {:.1}s; create a Failover with force: true to accept the loss",
                 candidate.name,
                 lag.as_secs_f64(),
-                candidate.missing.map(|m| format!(" ({m} units behind)")).unwrap_or_default(),
+                candidate
+                    .missing
+                    .map(|m| format!(" ({m} units behind)"))
+                    .unwrap_or_default(),
                 max_data_loss.as_secs_f64()
             ),
         },
@@ -145,7 +161,10 @@ mod tests {
 
     #[test]
     fn primary_fails_only_after_threshold_and_replica_confirmation() {
-        let lost = [replica("a", Some(false), Some(0), Some(0)), replica("b", Some(false), Some(10), Some(5))];
+        let lost = [
+            replica("a", Some(false), Some(0), Some(0)),
+            replica("b", Some(false), Some(10), Some(5)),
+        ];
         assert_eq!(judge_primary(0, 3, &lost), PrimaryVerdict::Healthy);
         assert_eq!(judge_primary(2, 3, &lost), PrimaryVerdict::Suspect { failures: 2 });
         assert_eq!(judge_primary(3, 3, &lost), PrimaryVerdict::Failed { failures: 3 });
@@ -153,10 +172,18 @@ mod tests {
 
     #[test]
     fn a_replica_still_streaming_means_our_network_not_the_primary() {
-        let mixed = [replica("a", Some(false), None, None), replica("b", Some(true), None, None)];
-        assert!(matches!(judge_primary(5, 3, &mixed), PrimaryVerdict::Unconfirmed { reason, .. } if reason.contains('b')));
+        let mixed = [
+            replica("a", Some(false), None, None),
+            replica("b", Some(true), None, None),
+        ];
+        assert!(
+            matches!(judge_primary(5, 3, &mixed), PrimaryVerdict::Unconfirmed { reason, .. } if reason.contains('b'))
+        );
         let unreachable = [replica("a", None, None, None)];
-        assert!(matches!(judge_primary(5, 3, &unreachable), PrimaryVerdict::Unconfirmed { .. }));
+        assert!(matches!(
+            judge_primary(5, 3, &unreachable),
+            PrimaryVerdict::Unconfirmed { .. }
+        ));
     }
 
     #[test]
@@ -169,13 +196,22 @@ mod tests {
         ];
         assert_eq!(choose_candidate(&replicas, None).map(|r| r.name.as_str()), Ok("b"));
         assert_eq!(choose_candidate(&replicas, Some("a")).map(|r| r.name.as_str()), Ok("a"));
-        assert_eq!(choose_candidate(&replicas, Some("c")), Err(NoCandidate::RequestedNotEligible("c".into())));
-        assert_eq!(choose_candidate(&replicas[2..3], None), Err(NoCandidate::NoHealthyReplica));
+        assert_eq!(
+            choose_candidate(&replicas, Some("c")),
+            Err(NoCandidate::RequestedNotEligible("c".into()))
+        );
+        assert_eq!(
+            choose_candidate(&replicas[2..3], None),
+            Err(NoCandidate::NoHealthyReplica)
+        );
     }
 
     #[test]
     fn ties_break_on_lag_then_name() {
-        let replicas = [replica("z", Some(false), Some(0), Some(5)), replica("y", Some(false), Some(0), Some(5))];
+        let replicas = [
+            replica("z", Some(false), Some(0), Some(5)),
+            replica("y", Some(false), Some(0), Some(5)),
+        ];
         assert_eq!(choose_candidate(&replicas, None).map(|r| r.name.as_str()), Ok("y"));
     }
 
@@ -185,12 +221,21 @@ mod tests {
         let max = Duration::from_secs(10);
         match judge_data_loss(&behind, max, false) {
             LossDecision::Refuse { message } => {
-                assert!(message.contains("12.0s") && message.contains("10.0s") && message.contains("4096"), "{message}")
+                assert!(
+                    message.contains("12.0s") && message.contains("10.0s") && message.contains("4096"),
+                    "{message}"
+                )
             }
             other => panic!("expected a refusal, got {other:?}"),
         }
         assert_eq!(judge_data_loss(&behind, max, true), LossDecision::Proceed);
-        assert_eq!(judge_data_loss(&replica("b", Some(false), Some(0), Some(10_000)), max, false), LossDecision::Proceed);
-        assert!(matches!(judge_data_loss(&replica("u", Some(false), None, None), max, false), LossDecision::Refuse { .. }));
+        assert_eq!(
+            judge_data_loss(&replica("b", Some(false), Some(0), Some(10_000)), max, false),
+            LossDecision::Proceed
+        );
+        assert!(matches!(
+            judge_data_loss(&replica("u", Some(false), None, None), max, false),
+            LossDecision::Refuse { .. }
+        ));
     }
 }

@@ -1,8 +1,8 @@
 //! Pure decisions: no I/O and no Kubernetes calls in here.
 
-pub mod validate;
 pub mod failover;
 pub mod objectives;
+pub mod retention;
 pub mod roles;
 pub mod schedule;
-pub mod retention;
+pub mod validate;

@@ -33,7 +33,10 @@ impl Exposure {
 /// the last backup's consistent point.
 pub fn achieved_rpo(inputs: &RpoInputs) -> Exposure {
     let backup = inputs.last_backup_age.map(|a| a.as_secs_f64());
-    Exposure { primary_loss: inputs.best_replica_lag.map(|l| l.as_secs_f64()).or(backup), cluster_loss: backup }
+    Exposure {
+        primary_loss: inputs.best_replica_lag.map(|l| l.as_secs_f64()).or(backup),
+        cluster_loss: backup,
+    }
 }
 
 /// Inputs for the estimated RTO: measurements only.
@@ -58,7 +61,10 @@ pub fn estimated_rto(inputs: &RtoInputs) -> Exposure {
     };
     Exposure {
         primary_loss: inputs.last_failover_rto.map(|d| d.as_secs_f64()),
-        cluster_loss: inputs.last_restore_duration.map(|d| d.as_secs_f64()).or(from_throughput),
+        cluster_loss: inputs
+            .last_restore_duration
+            .map(|d| d.as_secs_f64())
+            .or(from_throughput),
     }
 }
 
@@ -83,11 +89,21 @@ pub fn compliance(what: &str, exposure: &Exposure, objective: Duration) -> Compl
         show(exposure.cluster_loss)
     );
     match exposure.worst() {
-        None => Compliance { status: "Unknown", reason: "NotMeasured", message: format!("{what} not measured yet: {detail}") },
-        Some(worst) if worst <= target => {
-            Compliance { status: "True", reason: "WithinObjective", message: format!("{what} met: {detail}") }
-        }
-        Some(_) => Compliance { status: "False", reason: "ObjectiveExceeded", message: format!("{what} exceeded: {detail}") },
+        None => Compliance {
+            status: "Unknown",
+            reason: "NotMeasured",
+            message: format!("{what} not measured yet: {detail}"),
+        },
+        Some(worst) if worst <= target => Compliance {
+            status: "True",
+            reason: "WithinObjective",
+            message: format!("{what} met: {detail}"),
+        },
+        Some(_) => Compliance {
+            status: "False",
+            reason: "ObjectiveExceeded",
+            message: format!("{what} exceeded: {detail}"),
+        },
     }
 }
 
@@ -113,14 +129,29 @@ mod tests {
 
     #[test]
     fn rpo_uses_replica_lag_and_backup_age() {
-        let e = achieved_rpo(&RpoInputs { best_replica_lag: Some(S(2)), last_backup_age: Some(S(600)) });
-        assert_eq!(e, Exposure { primary_loss: Some(2.0), cluster_loss: Some(600.0) });
+        let e = achieved_rpo(&RpoInputs {
+            best_replica_lag: Some(S(2)),
+            last_backup_age: Some(S(600)),
+        });
+        assert_eq!(
+            e,
+            Exposure {
+                primary_loss: Some(2.0),
+                cluster_loss: Some(600.0)
+            }
+        );
         assert_eq!(e.worst(), Some(600.0));
         // No healthy replica: losing the primary falls back to the backup.
-        let e = achieved_rpo(&RpoInputs { best_replica_lag: None, last_backup_age: Some(S(90)) });
+        let e = achieved_rpo(&RpoInputs {
+            best_replica_lag: None,
+            last_backup_age: Some(S(90)),
+        });
         assert_eq!(e.primary_loss, Some(90.0));
         // No backup: cluster loss unknown, so the RPO cannot be called met.
-        let e = achieved_rpo(&RpoInputs { best_replica_lag: Some(S(0)), last_backup_age: None });
+        let e = achieved_rpo(&RpoInputs {
+            best_replica_lag: Some(S(0)),
+            last_backup_age: None,
+        });
         assert_eq!(compliance("RPO", &e, S(300)).status, "Unknown");
     }
 
@@ -134,18 +165,34 @@ mod tests {
         };
         assert_eq!(estimated_rto(&inputs).cluster_loss, Some(20.0));
         inputs.last_restore_duration = Some(S(31));
-        assert_eq!(estimated_rto(&inputs), Exposure { primary_loss: Some(2.5), cluster_loss: Some(31.0) });
+        assert_eq!(
+            estimated_rto(&inputs),
+            Exposure {
+                primary_loss: Some(2.5),
+                cluster_loss: Some(31.0)
+            }
+        );
         assert_eq!(estimated_rto(&RtoInputs::default()).worst(), None);
     }
 
     #[test]
     fn compliance_is_true_false_or_unknown_with_numbers() {
-        let within = Exposure { primary_loss: Some(1.0), cluster_loss: Some(50.0) };
+        let within = Exposure {
+            primary_loss: Some(1.0),
+            cluster_loss: Some(50.0),
+        };
         assert_eq!(compliance("RPO", &within, S(60)).status, "True");
         let c = compliance("RPO", &within, S(30));
         assert_eq!((c.status, c.reason), ("False", "ObjectiveExceeded"));
-        assert!(c.message.contains("50.0s") && c.message.contains("30.0s"), "{}", c.message);
-        let unknown = Exposure { primary_loss: None, cluster_loss: Some(1.0) };
+        assert!(
+            c.message.contains("50.0s") && c.message.contains("30.0s"),
+            "{}",
+            c.message
+        );
+        let unknown = Exposure {
+            primary_loss: None,
+            cluster_loss: Some(1.0),
+        };
         assert_eq!(compliance("RTO", &unknown, S(30)).status, "Unknown");
     }
 

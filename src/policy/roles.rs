@@ -51,7 +51,11 @@ pub struct Topology {
 /// Two writable primaries are a split brain: the recorded primary keeps the role (it is
 /// what the writer Service pointed at), the other is fenced.
 pub fn decide(seen: &BTreeMap<String, Seen>, recorded_primary: Option<&str>) -> Topology {
-    let writable: Vec<&String> = seen.iter().filter(|(_, s)| **s == Seen::WritablePrimary).map(|(n, _)| n).collect();
+    let writable: Vec<&String> = seen
+        .iter()
+        .filter(|(_, s)| **s == Seen::WritablePrimary)
+        .map(|(n, _)| n)
+        .collect();
     let primary = match (writable.as_slice(), recorded_primary) {
         ([], recorded) => recorded.map(str::to_string),
         ([only], _) => Some((*only).clone()),
@@ -59,7 +63,9 @@ pub fn decide(seen: &BTreeMap<String, Seen>, recorded_primary: Option<&str>) -> 
         (many, _) => many.first().map(|n| (*n).clone()),
     };
     let mut topology = Topology {
-        primary_healthy: primary.as_ref().is_some_and(|p| seen.get(p) == Some(&Seen::WritablePrimary)),
+        primary_healthy: primary
+            .as_ref()
+            .is_some_and(|p| seen.get(p) == Some(&Seen::WritablePrimary)),
         primary: primary.clone(),
         ..Topology::default()
     };
@@ -89,7 +95,14 @@ mod tests {
 
     #[test]
     fn one_writable_primary_leads() {
-        let t = decide(&seen(&[("a", Seen::WritablePrimary), ("b", Seen::Replica), ("c", Seen::Unreachable)]), None);
+        let t = decide(
+            &seen(&[
+                ("a", Seen::WritablePrimary),
+                ("b", Seen::Replica),
+                ("c", Seen::Unreachable),
+            ]),
+            None,
+        );
         assert_eq!(t.primary.as_deref(), Some("a"));
         assert!(t.primary_healthy);
         assert_eq!(t.labels.get("b"), Some(&RoleLabel::Replica));
@@ -105,7 +118,10 @@ mod tests {
 
     #[test]
     fn split_brain_keeps_the_recorded_primary_and_fences_the_other() {
-        let t = decide(&seen(&[("a", Seen::WritablePrimary), ("b", Seen::WritablePrimary)]), Some("b"));
+        let t = decide(
+            &seen(&[("a", Seen::WritablePrimary), ("b", Seen::WritablePrimary)]),
+            Some("b"),
+        );
         assert_eq!(t.primary.as_deref(), Some("b"));
         assert_eq!(t.to_fence, vec!["a".to_string()]);
         assert_eq!(t.labels.get("a"), Some(&RoleLabel::Fenced));
@@ -113,7 +129,10 @@ mod tests {
 
     #[test]
     fn read_only_old_primary_is_fenced() {
-        let t = decide(&seen(&[("a", Seen::ReadOnlyPrimary), ("b", Seen::WritablePrimary)]), Some("a"));
+        let t = decide(
+            &seen(&[("a", Seen::ReadOnlyPrimary), ("b", Seen::WritablePrimary)]),
+            Some("a"),
+        );
         assert_eq!(t.primary.as_deref(), Some("b"));
         assert_eq!(t.labels.get("a"), Some(&RoleLabel::Fenced));
         assert!(t.to_fence.is_empty());

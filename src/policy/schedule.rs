@@ -37,7 +37,9 @@ pub fn next_action(cron: &Cron, tz: Tz, last_slot: DateTime<Utc>, now: DateTime<
         .find_previous_occurrence(&now.with_timezone(&tz), true)
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or(next_after_last);
-    ScheduleAction::RunNow { slot: newest_passed.max(next_after_last) }
+    ScheduleAction::RunNow {
+        slot: newest_passed.max(next_after_last),
+    }
 }
 
 #[cfg(test)]
@@ -52,7 +54,13 @@ mod tests {
     #[test]
     fn waits_for_the_next_slot() {
         let cron = parse_cron("f", "0 * * * *").expect("cron");
-        let action = next_action(&cron, chrono_tz::UTC, t("2026-11-24T10:00:00Z"), t("2026-11-24T10:20:00Z"), false);
+        let action = next_action(
+            &cron,
+            chrono_tz::UTC,
+            t("2026-11-24T10:00:00Z"),
+            t("2026-11-24T10:20:00Z"),
+            false,
+        );
         assert_eq!(action, ScheduleAction::WaitUntil(t("2026-11-24T11:00:00Z")));
     }
 
@@ -60,17 +68,40 @@ mod tests {
     fn missed_slots_run_once_for_the_newest() {
         let cron = parse_cron("f", "0 * * * *").expect("cron");
         // Operator down from 10:05 to 13:30: three slots missed, one run, slot 13:00.
-        let action = next_action(&cron, chrono_tz::UTC, t("2026-11-24T10:00:00Z"), t("2026-11-24T13:30:00Z"), false);
-        assert_eq!(action, ScheduleAction::RunNow { slot: t("2026-11-24T13:00:00Z") });
+        let action = next_action(
+            &cron,
+            chrono_tz::UTC,
+            t("2026-11-24T10:00:00Z"),
+            t("2026-11-24T13:30:00Z"),
+            false,
+        );
+        assert_eq!(
+            action,
+            ScheduleAction::RunNow {
+                slot: t("2026-11-24T13:00:00Z")
+            }
+        );
         // After that run, the next is 14:00.
-        let action = next_action(&cron, chrono_tz::UTC, t("2026-11-24T13:00:00Z"), t("2026-11-24T13:30:01Z"), false);
+        let action = next_action(
+            &cron,
+            chrono_tz::UTC,
+            t("2026-11-24T13:00:00Z"),
+            t("2026-11-24T13:30:01Z"),
+            false,
+        );
         assert_eq!(action, ScheduleAction::WaitUntil(t("2026-11-24T14:00:00Z")));
     }
 
     #[test]
     fn never_overlaps_a_running_backup() {
         let cron = parse_cron("f", "* * * * *").expect("cron");
-        let action = next_action(&cron, chrono_tz::UTC, t("2026-11-24T10:00:00Z"), t("2026-11-24T10:05:00Z"), true);
+        let action = next_action(
+            &cron,
+            chrono_tz::UTC,
+            t("2026-11-24T10:00:00Z"),
+            t("2026-11-24T10:05:00Z"),
+            true,
+        );
         assert_eq!(action, ScheduleAction::WaitForRunning);
     }
 
@@ -79,7 +110,13 @@ mod tests {
         let cron = parse_cron("f", "0 3 * * *").expect("cron");
         let berlin: Tz = "Europe/Berlin".parse().expect("tz");
         // 03:00 in Berlin in November (CET, UTC+1) is 02:00 UTC.
-        let action = next_action(&cron, berlin, t("2026-11-24T12:00:00Z"), t("2026-11-24T12:00:01Z"), false);
+        let action = next_action(
+            &cron,
+            berlin,
+            t("2026-11-24T12:00:00Z"),
+            t("2026-11-24T12:00:01Z"),
+            false,
+        );
         assert_eq!(action, ScheduleAction::WaitUntil(t("2026-11-25T02:00:00Z")));
     }
 }

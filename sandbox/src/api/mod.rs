@@ -34,6 +34,8 @@ pub struct Shared {
     pub ips: IpAllocator,
     /// Cancelled to drop every open watch; replaced by a fresh token afterwards.
     pub watch_cancel: Mutex<CancellationToken>,
+    /// Set by `POST /sandbox/restart`; whoever owns the `Sandbox` acts on it.
+    pub restart_requested: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -43,6 +45,7 @@ impl Shared {
             faults: Arc::new(FaultState::default()),
             ips,
             watch_cancel: Mutex::new(CancellationToken::new()),
+            restart_requested: tokio::sync::Notify::new(),
         }
     }
 
@@ -63,6 +66,9 @@ impl Shared {
 }
 
 pub type AppState = Arc<Shared>;
+
+/// kube-apiserver accepts request bodies up to 3 MiB; leave headroom for large applies.
+const MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// One incoming request, parsed.
 pub struct Req {
@@ -141,10 +147,9 @@ pub struct Target {
 }
 
 pub fn router(state: AppState) -> Router {
-    // kube-apiserver accepts request bodies up to 3 MiB; leave headroom for large applies.
     Router::new()
         .fallback(dispatch)
-        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024 * 1024))
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
 }
 
@@ -153,8 +158,19 @@ async fn dispatch(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(e) => {
+            return ApiError::new(
+                413,
+                "RequestEntityTooLarge",
+                format!("request body too large or unreadable: {e}"),
+            )
+            .into_response();
+        }
+    };
     let query: HashMap<String, String> = uri
         .query()
         .map(|q| form_urlencoded_pairs(q).into_iter().collect())

@@ -46,7 +46,11 @@ pub enum ReconcileBackupError {
     #[error(transparent)]
     Status(#[from] PatchStatusError),
     #[error("deleting the S3 objects of Backup {namespace}/{name}: {message}")]
-    Cleanup { namespace: String, name: String, message: String },
+    Cleanup {
+        namespace: String,
+        name: String,
+        message: String,
+    },
     #[error("finalizer: {0}")]
     Finalizer(String),
 }
@@ -75,12 +79,19 @@ pub async fn reconcile(backup: Arc<Backup>, ctx: Arc<Context>) -> Result<Action,
     })
     .await
     .map_err(|e| match e {
-        kube::runtime::finalizer::Error::ApplyFailed(inner) | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner,
+        kube::runtime::finalizer::Error::ApplyFailed(inner) | kube::runtime::finalizer::Error::CleanupFailed(inner) => {
+            inner
+        }
         other => ReconcileBackupError::Finalizer(other.to_string()),
     })
 }
 
-async fn write(ctx: &Context, namespace: &str, backup: &Backup, status: &BackupStatus) -> Result<(), ReconcileBackupError> {
+async fn write(
+    ctx: &Context,
+    namespace: &str,
+    backup: &Backup,
+    status: &BackupStatus,
+) -> Result<(), ReconcileBackupError> {
     let api: Api<Backup> = Api::namespaced(ctx.client.clone(), namespace);
     apply_status(&api, namespace, &backup.name_any(), status).await?;
     Ok(())
@@ -94,7 +105,14 @@ async fn apply(backup: Arc<Backup>, ctx: &Context, namespace: &str) -> Result<Ac
         Some(BackupPhase::Running) if !ctx.running_backups.contains(&key) => {
             let failed = run::failed(status, "the operator restarted while this backup ran; its partial upload was aborted and the schedule will take a new one".into());
             write(ctx, namespace, &backup, &failed).await?;
-            ctx.event(&backup.object_ref(&()), EventType::Warning, "BackupInterrupted", "Backup", failed.message.clone().unwrap_or_default()).await;
+            ctx.event(
+                &backup.object_ref(&()),
+                EventType::Warning,
+                "BackupInterrupted",
+                "Backup",
+                failed.message.clone().unwrap_or_default(),
+            )
+            .await;
             run::abort_orphans(ctx, namespace, &backup).await;
             return Ok(Action::await_change());
         }
@@ -108,7 +126,11 @@ async fn apply(backup: Arc<Backup>, ctx: &Context, namespace: &str) -> Result<Ac
     ctx.running_backups.remove(&key);
     let final_status = outcome?;
     let completed = final_status.phase == Some(BackupPhase::Completed);
-    let (type_, reason) = if completed { (EventType::Normal, "BackupCompleted") } else { (EventType::Warning, "BackupFailed") };
+    let (type_, reason) = if completed {
+        (EventType::Normal, "BackupCompleted")
+    } else {
+        (EventType::Warning, "BackupFailed")
+    };
     let note = final_status.message.clone().unwrap_or_default();
     write(ctx, namespace, &backup, &final_status).await?;
     ctx.event(&backup.object_ref(&()), type_, reason, "Backup", note).await;
@@ -117,21 +139,48 @@ async fn apply(backup: Arc<Backup>, ctx: &Context, namespace: &str) -> Result<Ac
 
 async fn cleanup(backup: Arc<Backup>, ctx: &Context, namespace: &str) -> Result<Action, ReconcileBackupError> {
     let name = backup.name_any();
-    let stored = backup.status.as_ref().is_some_and(|s| s.manifest_key.is_some() || !s.objects.is_empty());
+    let stored = backup
+        .status
+        .as_ref()
+        .is_some_and(|s| s.manifest_key.is_some() || !s.objects.is_empty());
     if backup.spec.deletion_policy != DeletionPolicy::Delete || !stored {
         return Ok(Action::await_change());
     }
-    let err = |message: String| ReconcileBackupError::Cleanup { namespace: namespace.into(), name: name.clone(), message };
-    let plan: Option<RecoveryPlan> = Api::namespaced(ctx.client.clone(), namespace).get_opt(&backup.spec.plan).await.map_err(|e| err(e.to_string()))?;
-    let Some(store_name) = plan.and_then(|p| p.spec.backup.map(|b| b.store)) else {
-        return Err(err(format!("RecoveryPlan {} (or its backup.store) is gone, so the objects' store is unknown; remove the finalizer {FINALIZER} by hand to give up", backup.spec.plan)));
+    let err = |message: String| ReconcileBackupError::Cleanup {
+        namespace: namespace.into(),
+        name: name.clone(),
+        message,
     };
-    let store: Option<BackupStore> = Api::namespaced(ctx.client.clone(), namespace).get_opt(&store_name).await.map_err(|e| err(e.to_string()))?;
+    let plan: Option<RecoveryPlan> = Api::namespaced(ctx.client.clone(), namespace)
+        .get_opt(&backup.spec.plan)
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    let Some(store_name) = plan.and_then(|p| p.spec.backup.map(|b| b.store)) else {
+        return Err(err(format!(
+            "RecoveryPlan {} (or its backup.store) is gone, so the objects' store is unknown; remove the finalizer {FINALIZER} by hand to give up",
+            backup.spec.plan
+        )));
+    };
+    let store: Option<BackupStore> = Api::namespaced(ctx.client.clone(), namespace)
+        .get_opt(&store_name)
+        .await
+        .map_err(|e| err(e.to_string()))?;
     let store = store.ok_or_else(|| err(format!("BackupStore {store_name} not found")))?;
-    let opened = open_store(&ctx.client, namespace, &store.spec).await.map_err(|e| err(e.to_string()))?;
-    let report = prune_backups(&opened, namespace, &backup.spec.plan, std::slice::from_ref(&name)).await.map_err(|e| err(e.to_string()))?;
+    let opened = open_store(&ctx.client, namespace, &store.spec)
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    let report = prune_backups(&opened, namespace, &backup.spec.plan, std::slice::from_ref(&name))
+        .await
+        .map_err(|e| err(e.to_string()))?;
     for locked in report.kept_locked {
-        ctx.event(&backup.object_ref(&()), EventType::Normal, "ObjectsLocked", "DeleteObjects", format!("S3 objects kept: {}", locked.reason)).await;
+        ctx.event(
+            &backup.object_ref(&()),
+            EventType::Normal,
+            "ObjectsLocked",
+            "DeleteObjects",
+            format!("S3 objects kept: {}", locked.reason),
+        )
+        .await;
     }
     Ok(Action::await_change())
 }

@@ -40,7 +40,11 @@ pub fn human_bytes(bytes: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{bytes}B") } else { format!("{value:.1}{}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{bytes}B")
+    } else {
+        format!("{value:.1}{}", UNITS[unit])
+    }
 }
 
 /// The member to dump from: a healthy replica within the RPO when the plan prefers one,
@@ -71,27 +75,61 @@ fn choose_source(plan: &RecoveryPlan, probes: &crate::controller::plan::assess::
 pub async fn run(ctx: &Context, namespace: &str, backup: &Backup) -> Result<BackupStatus, ReconcileBackupError> {
     let mut status = backup.status.clone().unwrap_or_default();
     let plan_name = &backup.spec.plan;
-    let plan: Option<RecoveryPlan> = Api::namespaced(ctx.client.clone(), namespace).get_opt(plan_name).await.ok().flatten();
+    let plan: Option<RecoveryPlan> = Api::namespaced(ctx.client.clone(), namespace)
+        .get_opt(plan_name)
+        .await
+        .ok()
+        .flatten();
     let Some(plan) = plan else {
-        return Ok(failed(status, format!("RecoveryPlan {namespace}/{plan_name} not found")));
+        return Ok(failed(
+            status,
+            format!("RecoveryPlan {namespace}/{plan_name} not found"),
+        ));
     };
     let Some(policy) = plan.spec.backup.clone() else {
-        return Ok(failed(status, format!("RecoveryPlan {plan_name} has no spec.backup: set backup.store to say where backups go")));
+        return Ok(failed(
+            status,
+            format!("RecoveryPlan {plan_name} has no spec.backup: set backup.store to say where backups go"),
+        ));
     };
-    let store_obj: Option<BackupStore> = Api::namespaced(ctx.client.clone(), namespace).get_opt(&policy.store).await.ok().flatten();
+    let store_obj: Option<BackupStore> = Api::namespaced(ctx.client.clone(), namespace)
+        .get_opt(&policy.store)
+        .await
+        .ok()
+        .flatten();
     let Some(store_obj) = store_obj else {
-        return Ok(failed(status, format!("BackupStore {namespace}/{} (spec.backup.store of plan {plan_name}) not found", policy.store)));
+        return Ok(failed(
+            status,
+            format!(
+                "BackupStore {namespace}/{} (spec.backup.store of plan {plan_name}) not found",
+                policy.store
+            ),
+        ));
     };
     let store = match open_store(&ctx.client, namespace, &store_obj.spec).await {
         Ok(s) => s,
         Err(e) => return Ok(failed(status, format!("BackupStore {}: {e}", policy.store))),
     };
-    let recipients = match store_obj.spec.encryption.as_ref().map(|e| parse_recipients(&e.age_recipients)).transpose() {
+    let recipients = match store_obj
+        .spec
+        .encryption
+        .as_ref()
+        .map(|e| parse_recipients(&e.age_recipients))
+        .transpose()
+    {
         Ok(r) => r.unwrap_or_default(),
-        Err(e) => return Ok(failed(status, format!("BackupStore {} spec.encryption.ageRecipients: {e}", policy.store))),
+        Err(e) => {
+            return Ok(failed(
+                status,
+                format!("BackupStore {} spec.encryption.ageRecipients: {e}", policy.store),
+            ));
+        }
     };
     if policy.databases.is_empty() {
-        return Ok(failed(status, format!("RecoveryPlan {plan_name} spec.backup.databases is empty: name the databases to dump")));
+        return Ok(failed(
+            status,
+            format!("RecoveryPlan {plan_name} spec.backup.databases is empty: name the databases to dump"),
+        ));
     }
     let observation = match observe(&ctx.client, &ctx.plans, namespace, &plan).await {
         Ok(o) => o,
@@ -132,9 +170,18 @@ pub async fn run(ctx: &Context, namespace: &str, backup: &Backup) -> Result<Back
                 position = position.or_else(|| dump.position.as_ref().map(ToString::to_string));
                 let crate::engine::DumpCommand { command, keep, .. } = dump;
                 keep_alive.push(keep);
-                jobs.push(DumpJob { database: database.clone(), format: format.into(), command });
+                jobs.push(DumpJob {
+                    database: database.clone(),
+                    format: format.into(),
+                    command,
+                });
             }
-            Err(e) => return Ok(failed(status, format!("preparing the dump of {database} on {}: {e}", member.name))),
+            Err(e) => {
+                return Ok(failed(
+                    status,
+                    format!("preparing the dump of {database} on {}: {e}", member.name),
+                ));
+            }
         }
     }
     let key = match BackupKey::new(namespace, plan_name, &backup.name_any()) {
@@ -148,7 +195,11 @@ pub async fn run(ctx: &Context, namespace: &str, backup: &Backup) -> Result<Back
         consistent_position: position,
         jobs,
     };
-    let options = BackupOptions { compression_level: policy.compression.level, recipients, ..BackupOptions::default() };
+    let options = BackupOptions {
+        compression_level: policy.compression.level,
+        recipients,
+        ..BackupOptions::default()
+    };
     let result = run_backup(&store, request, &options).await;
     drop(keep_alive);
     let manifest = match result {
@@ -166,32 +217,68 @@ pub async fn run(ctx: &Context, namespace: &str, backup: &Backup) -> Result<Back
     status.objects = manifest
         .objects
         .iter()
-        .map(|o| BackupObject { database: o.database.clone(), key: o.key.clone(), size_bytes: o.size as i64, sha256: o.sha256.clone() })
+        .map(|o| BackupObject {
+            database: o.database.clone(),
+            key: o.key.clone(),
+            size_bytes: o.size as i64,
+            sha256: o.sha256.clone(),
+        })
         .collect();
     status.size_bytes = Some(bytes as i64);
     status.size = Some(human_bytes(bytes));
     status.consistent_position = manifest.consistent_position.clone();
     status.consistent_time = Some(manifest.started_at);
-    status.message = Some(format!("{} database(s) from {} stored in s3://{}/{}", manifest.objects.len(), member.name, store.bucket(), key.folder(store.prefix())));
-    let labels = PlanLabels { namespace: namespace.into(), plan: plan_name.clone() };
-    ctx.metrics.backup_duration_seconds.get_or_create(&labels).observe(seconds);
+    status.message = Some(format!(
+        "{} database(s) from {} stored in s3://{}/{}",
+        manifest.objects.len(),
+        member.name,
+        store.bucket(),
+        key.folder(store.prefix())
+    ));
+    let labels = PlanLabels {
+        namespace: namespace.into(),
+        plan: plan_name.clone(),
+    };
+    ctx.metrics
+        .backup_duration_seconds
+        .get_or_create(&labels)
+        .observe(seconds);
     ctx.metrics.backup_bytes.get_or_create(&labels).set(bytes as f64);
-    ctx.metrics.backup_last_success_timestamp_seconds.get_or_create(&labels).set(manifest.completed_at.timestamp() as f64);
+    ctx.metrics
+        .backup_last_success_timestamp_seconds
+        .get_or_create(&labels)
+        .set(manifest.completed_at.timestamp() as f64);
     Ok(status)
 }
 
 /// After an interrupted backup: abort its multipart uploads (nothing else of it exists:
 /// without a manifest it never was a backup).
 pub async fn abort_orphans(ctx: &Context, namespace: &str, backup: &Backup) {
-    let Some(plan) = Api::<RecoveryPlan>::namespaced(ctx.client.clone(), namespace).get_opt(&backup.spec.plan).await.ok().flatten() else {
+    let Some(plan) = Api::<RecoveryPlan>::namespaced(ctx.client.clone(), namespace)
+        .get_opt(&backup.spec.plan)
+        .await
+        .ok()
+        .flatten()
+    else {
         return;
     };
-    let Some(store_name) = plan.spec.backup.map(|b| b.store) else { return };
-    let Some(store_obj) = Api::<BackupStore>::namespaced(ctx.client.clone(), namespace).get_opt(&store_name).await.ok().flatten() else {
+    let Some(store_name) = plan.spec.backup.map(|b| b.store) else {
         return;
     };
-    let Ok(store) = open_store(&ctx.client, namespace, &store_obj.spec).await else { return };
-    let Ok(key) = BackupKey::new(namespace, &backup.spec.plan, &backup.name_any()) else { return };
+    let Some(store_obj) = Api::<BackupStore>::namespaced(ctx.client.clone(), namespace)
+        .get_opt(&store_name)
+        .await
+        .ok()
+        .flatten()
+    else {
+        return;
+    };
+    let Ok(store) = open_store(&ctx.client, namespace, &store_obj.spec).await else {
+        return;
+    };
+    let Ok(key) = BackupKey::new(namespace, &backup.spec.plan, &backup.name_any()) else {
+        return;
+    };
     match abort_orphaned_uploads(&store, &key.folder(store.prefix()), Duration::ZERO).await {
         Ok(aborted) if !aborted.is_empty() => tracing::info!(?aborted, "aborted the interrupted backup's uploads"),
         Ok(_) => {}

@@ -53,7 +53,10 @@ impl ReconcileFailoverError {
 }
 
 fn terminal(phase: Option<FailoverPhase>) -> bool {
-    matches!(phase, Some(FailoverPhase::Completed | FailoverPhase::Refused | FailoverPhase::Failed))
+    matches!(
+        phase,
+        Some(FailoverPhase::Completed | FailoverPhase::Refused | FailoverPhase::Failed)
+    )
 }
 
 /// Advances one Failover as far as it can go.
@@ -71,7 +74,13 @@ pub async fn reconcile(fo: Arc<Failover>, ctx: Arc<Context>) -> Result<Action, R
             let message = format!("RecoveryPlan {namespace}/{} not found", fo.spec.plan);
             return conclude(&ctx, &fo, &namespace, &mut status, FailoverPhase::Refused, message).await;
         }
-        Err(source) => return Err(ReconcileFailoverError::Plan { namespace, plan: fo.spec.plan.clone(), source }),
+        Err(source) => {
+            return Err(ReconcileFailoverError::Plan {
+                namespace,
+                plan: fo.spec.plan.clone(),
+                source,
+            });
+        }
     };
     if status.phase.is_none() || status.phase == Some(FailoverPhase::Pending) {
         if plan.spec.failover.mode == FailoverMode::Disabled {
@@ -84,7 +93,13 @@ pub async fn reconcile(fo: Arc<Failover>, ctx: Arc<Context>) -> Result<Action, R
         }
     }
     let observation = observe(&ctx.client, &ctx.plans, &namespace, &plan).await?;
-    let mut run = steps::Run { ctx: &ctx, fo: &fo, plan: &plan, namespace: &namespace, observation: &observation };
+    let mut run = steps::Run {
+        ctx: &ctx,
+        fo: &fo,
+        plan: &plan,
+        namespace: &namespace,
+        observation: &observation,
+    };
 
     loop {
         let outcome = match status.phase.unwrap_or_default() {
@@ -92,18 +107,29 @@ pub async fn reconcile(fo: Arc<Failover>, ctx: Arc<Context>) -> Result<Action, R
             FailoverPhase::Fencing => run.fence(&mut status).await?,
             FailoverPhase::Promoting => run.promote(&mut status).await?,
             FailoverPhase::Repointing => run.repoint(&mut status).await?,
-            FailoverPhase::Completed | FailoverPhase::Refused | FailoverPhase::Failed => return Ok(Action::await_change()),
+            FailoverPhase::Completed | FailoverPhase::Refused | FailoverPhase::Failed => {
+                return Ok(Action::await_change());
+            }
         };
         match outcome {
             steps::Outcome::Next(phase, reason, note) => {
-                ctx.event(&fo.object_ref(&()), EventType::Normal, reason, "Failover", note).await;
+                ctx.event(&fo.object_ref(&()), EventType::Normal, reason, "Failover", note)
+                    .await;
                 status.phase = Some(phase);
                 record::save(&ctx.client, &namespace, &name, &status, reason).await?;
                 crash_point(phase);
             }
-            steps::Outcome::End(phase, message) => return conclude(&ctx, &fo, &namespace, &mut status, phase, message).await,
+            steps::Outcome::End(phase, message) => {
+                return conclude(&ctx, &fo, &namespace, &mut status, phase, message).await;
+            }
         }
-        run = steps::Run { ctx: &ctx, fo: &fo, plan: &plan, namespace: &namespace, observation: &observation };
+        run = steps::Run {
+            ctx: &ctx,
+            fo: &fo,
+            plan: &plan,
+            namespace: &namespace,
+            observation: &observation,
+        };
     }
 }
 
@@ -136,10 +162,17 @@ async fn conclude(
         _ => (EventType::Warning, "FailoverFailed", "failed"),
     };
     ctx.event(&fo.object_ref(&()), type_, reason, "Failover", message).await;
-    let labels = FailoverLabels { namespace: namespace.into(), plan: fo.spec.plan.clone(), result: result.into() };
+    let labels = FailoverLabels {
+        namespace: namespace.into(),
+        plan: fo.spec.plan.clone(),
+        result: result.into(),
+    };
     ctx.metrics.failovers.get_or_create(&labels).inc();
     if let Some(rto) = status.rto_seconds {
-        let plan = PlanLabels { namespace: namespace.into(), plan: fo.spec.plan.clone() };
+        let plan = PlanLabels {
+            namespace: namespace.into(),
+            plan: fo.spec.plan.clone(),
+        };
         ctx.metrics.failover_duration_seconds.get_or_create(&plan).observe(rto);
     }
     Ok(Action::requeue(Duration::from_secs(3600)))

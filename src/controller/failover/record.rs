@@ -21,13 +21,24 @@ pub struct RecordError {
 }
 
 /// Writes the whole status (a merge patch of /status: the journal is ours alone).
-pub async fn save(client: &Client, namespace: &str, name: &str, status: &FailoverStatus, what: &str) -> Result<(), RecordError> {
+pub async fn save(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    status: &FailoverStatus,
+    what: &str,
+) -> Result<(), RecordError> {
     let api: Api<Failover> = Api::namespaced(client.clone(), namespace);
     let patch = serde_json::json!({"status": status});
     api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .map(|_| ())
-        .map_err(|source| RecordError { namespace: namespace.into(), name: name.into(), what: what.into(), source })
+        .map_err(|source| RecordError {
+            namespace: namespace.into(),
+            name: name.into(),
+            what: what.into(),
+            source,
+        })
 }
 
 /// Starts a step (unless the journal already shows it started) and moves to `phase`.
@@ -48,7 +59,12 @@ pub fn begin(status: &mut FailoverStatus, phase: FailoverPhase, step: &str, memb
 
 /// Closes the open step of that name.
 pub fn finish(status: &mut FailoverStatus, step: &str, ok: bool, message: Option<String>) {
-    if let Some(s) = status.steps.iter_mut().rev().find(|s| s.name == step && s.finished_at.is_none()) {
+    if let Some(s) = status
+        .steps
+        .iter_mut()
+        .rev()
+        .find(|s| s.name == step && s.finished_at.is_none())
+    {
         s.finished_at = Some(Utc::now());
         s.result = Some(if ok { "Succeeded" } else { "Failed" }.into());
         s.message = message;
@@ -57,7 +73,10 @@ pub fn finish(status: &mut FailoverStatus, step: &str, ok: bool, message: Option
 
 /// Whether the journal shows `step` finished successfully.
 pub fn done(status: &FailoverStatus, step: &str) -> bool {
-    status.steps.iter().any(|s| s.name == step && s.result.as_deref() == Some("Succeeded"))
+    status
+        .steps
+        .iter()
+        .any(|s| s.name == step && s.result.as_deref() == Some("Succeeded"))
 }
 
 /// Ends the failover: terminal phase, message, and for Completed the measured RTO (to
@@ -83,5 +102,10 @@ pub async fn set_plan_primary(client: &Client, namespace: &str, plan: &str, prim
     api.patch_status(plan, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .map(|_| ())
-        .map_err(|source| RecordError { namespace: namespace.into(), name: plan.into(), what: "plan primary".into(), source })
+        .map_err(|source| RecordError {
+            namespace: namespace.into(),
+            name: plan.into(),
+            what: "plan primary".into(),
+            source,
+        })
 }

@@ -42,13 +42,20 @@ pub struct Run<'a> {
 }
 
 /// Another Failover of the same plan that started earlier and has not ended.
-pub async fn other_active_failover(client: &Client, namespace: &str, fo: &Failover) -> Result<Option<String>, ReconcileFailoverError> {
+pub async fn other_active_failover(
+    client: &Client,
+    namespace: &str,
+    fo: &Failover,
+) -> Result<Option<String>, ReconcileFailoverError> {
     let api: Api<Failover> = Api::namespaced(client.clone(), namespace);
-    let all = api.list(&ListParams::default()).await.map_err(|source| ReconcileFailoverError::Plan {
-        namespace: namespace.into(),
-        plan: fo.spec.plan.clone(),
-        source,
-    })?;
+    let all = api
+        .list(&ListParams::default())
+        .await
+        .map_err(|source| ReconcileFailoverError::Plan {
+            namespace: namespace.into(),
+            plan: fo.spec.plan.clone(),
+            source,
+        })?;
     let mine = (fo.metadata.creation_timestamp.clone(), fo.name_any());
     Ok(all
         .items
@@ -57,7 +64,8 @@ pub async fn other_active_failover(client: &Client, namespace: &str, fo: &Failov
         .filter(|o| {
             let phase = o.status.as_ref().and_then(|s| s.phase);
             !super::terminal(phase) && phase.is_some_and(|p| p != FailoverPhase::Pending)
-                || (phase.is_none_or(|p| p == FailoverPhase::Pending) && (o.metadata.creation_timestamp.clone(), o.name_any()) < mine)
+                || (phase.is_none_or(|p| p == FailoverPhase::Pending)
+                    && (o.metadata.creation_timestamp.clone(), o.name_any()) < mine)
         })
         .map(|o| o.name_any())
         .next())
@@ -75,11 +83,17 @@ impl Run<'_> {
     }
 
     /// Points writes: pods relabelled (selector plans) or endpoints set (static plans).
-    async fn route(&self, labels: BTreeMap<String, RoleLabel>, primary: Option<&Member>) -> Result<(), ReconcileFailoverError> {
+    async fn route(
+        &self,
+        labels: BTreeMap<String, RoleLabel>,
+        primary: Option<&Member>,
+    ) -> Result<(), ReconcileFailoverError> {
         let client = &self.ctx.client;
         if self.plan.spec.members.selector.is_some() {
             route::label_pods(client, self.namespace, &self.observation.pods, &labels).await?;
-        } else if let WriterService::Found(service) = route::get_writer_service(client, self.namespace, &self.plan.spec.writer_service).await? {
+        } else if let WriterService::Found(service) =
+            route::get_writer_service(client, self.namespace, &self.plan.spec.writer_service).await?
+        {
             route::point_endpoints(client, self.namespace, &service, primary).await?;
         }
         Ok(())
@@ -88,14 +102,24 @@ impl Run<'_> {
     /// Pending: pick the candidate, refuse if the loss would be too high.
     pub async fn decide(&mut self, status: &mut FailoverStatus) -> Result<Outcome, ReconcileFailoverError> {
         let recorded = self.plan.status.as_ref().and_then(|s| s.primary.clone());
-        let old = self.fo.annotations().get(FAILED_PRIMARY_ANNOTATION).cloned().or(recorded);
+        let old = self
+            .fo
+            .annotations()
+            .get(FAILED_PRIMARY_ANNOTATION)
+            .cloned()
+            .or(recorded);
         let Some(old) = old else {
-            return Ok(Outcome::End(FailoverPhase::Refused, "the plan has no recorded primary to fail over from".into()));
+            return Ok(Outcome::End(
+                FailoverPhase::Refused,
+                "the plan has no recorded primary to fail over from".into(),
+            ));
         };
         let probes = &self.observation.probes;
         let mut topo = topology(probes, Some(&old));
         topo.primary = Some(old.clone());
-        topo.primary_healthy = probes.get(&old).is_some_and(|(_, p)| p.as_ref().is_ok_and(|p| p.role == Role::Primary && !p.read_only));
+        topo.primary_healthy = probes
+            .get(&old)
+            .is_some_and(|(_, p)| p.as_ref().is_ok_and(|p| p.role == Role::Primary && !p.read_only));
         let (position, lags) = {
             let rt = self.ctx.plans.get_existing(&self.observation.runtime_key);
             let guard = rt.lock().unwrap_or_else(|p| p.into_inner());
@@ -115,7 +139,11 @@ impl Run<'_> {
         }
         status.old_primary = Some(old.clone());
         status.new_primary = Some(candidate.name.clone());
-        status.estimated_data_loss_seconds = if switchover { Some(0.0) } else { candidate.lag.map(|l| l.as_secs_f64()) };
+        status.estimated_data_loss_seconds = if switchover {
+            Some(0.0)
+        } else {
+            candidate.lag.map(|l| l.as_secs_f64())
+        };
         status.estimated_data_loss = candidate.missing.map(|m| format!("{m} {}", self.units()));
         status.started_at = self
             .fo
@@ -126,7 +154,14 @@ impl Run<'_> {
             .or(Some(chrono::Utc::now()));
         if !switchover {
             let rpo = parse_duration("rpo", &self.plan.spec.objectives.rpo).unwrap_or_default();
-            let max = self.plan.spec.failover.max_data_loss.as_deref().and_then(|d| parse_duration("maxDataLoss", d).ok()).unwrap_or(rpo);
+            let max = self
+                .plan
+                .spec
+                .failover
+                .max_data_loss
+                .as_deref()
+                .and_then(|d| parse_duration("maxDataLoss", d).ok())
+                .unwrap_or(rpo);
             if let LossDecision::Refuse { message } = judge_data_loss(&candidate, max, self.fo.spec.force) {
                 return Ok(Outcome::End(FailoverPhase::Refused, message));
             }
@@ -150,14 +185,20 @@ impl Run<'_> {
     /// then waits for the candidate to reach the fenced primary's final position.
     pub async fn fence(&mut self, status: &mut FailoverStatus) -> Result<Outcome, ReconcileFailoverError> {
         let (Some(old), Some(new)) = (status.old_primary.clone(), status.new_primary.clone()) else {
-            return Ok(Outcome::End(FailoverPhase::Failed, "journal lost the old or new primary".into()));
+            return Ok(Outcome::End(
+                FailoverPhase::Failed,
+                "journal lost the old or new primary".into(),
+            ));
         };
         self.route([(old.clone(), RoleLabel::Fenced)].into(), None).await?;
         let engine = self.engine();
         let fence_note = match self.member(&old) {
             Some(member) => match engine.fence(member).await {
                 Ok(f) if f.confirmed => format!("{old} is read-only; {} session(s) ended", f.sessions_terminated),
-                Ok(f) => format!("{old} fenced from the writer Service; read-only not confirmed ({})", f.detail.unwrap_or_default()),
+                Ok(f) => format!(
+                    "{old} fenced from the writer Service; read-only not confirmed ({})",
+                    f.detail.unwrap_or_default()
+                ),
                 Err(e) => format!("{old} fenced from the writer Service; not reachable to make read-only ({e})"),
             },
             None => format!("{old} fenced from the writer Service; it is no longer a member"),
@@ -169,13 +210,21 @@ impl Run<'_> {
             if let Some(member) = self.member(&old) {
                 let _ = engine.promote(member).await;
             }
-            self.route([(old.clone(), RoleLabel::Primary)].into(), self.member(&old)).await?;
+            self.route([(old.clone(), RoleLabel::Primary)].into(), self.member(&old))
+                .await?;
             finish(status, "fence", false, Some(why.clone()));
-            return Ok(Outcome::End(FailoverPhase::Failed, format!("switchover abandoned, {old} unfenced: {why}")));
+            return Ok(Outcome::End(
+                FailoverPhase::Failed,
+                format!("switchover abandoned, {old} unfenced: {why}"),
+            ));
         }
         finish(status, "fence", true, Some(fence_note.clone()));
         begin(status, FailoverPhase::Promoting, "promote", Some(&new));
-        Ok(Outcome::Next(FailoverPhase::Promoting, "Promoting", format!("{fence_note}; promoting {new}")))
+        Ok(Outcome::Next(
+            FailoverPhase::Promoting,
+            "Promoting",
+            format!("{fence_note}; promoting {new}"),
+        ))
     }
 
     async fn wait_for_catch_up(&self, old: &str, new: &str) -> Result<(), String> {
@@ -183,7 +232,11 @@ impl Run<'_> {
             return Err("a member disappeared".into());
         };
         let engine = self.engine();
-        let target = engine.probe(old_m).await.map_err(|e| format!("reading {old}'s final position: {e}"))?.position;
+        let target = engine
+            .probe(old_m)
+            .await
+            .map_err(|e| format!("reading {old}'s final position: {e}"))?
+            .position;
         let deadline = tokio::time::Instant::now() + CATCH_UP_TIMEOUT;
         loop {
             if let Ok(p) = engine.probe(new_m).await
@@ -192,7 +245,9 @@ impl Run<'_> {
                 return Ok(());
             }
             if tokio::time::Instant::now() > deadline {
-                return Err(format!("{new} did not reach {old}'s final position {target} within {CATCH_UP_TIMEOUT:?}"));
+                return Err(format!(
+                    "{new} did not reach {old}'s final position {target} within {CATCH_UP_TIMEOUT:?}"
+                ));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -201,30 +256,55 @@ impl Run<'_> {
     /// Promoting: idempotent, so a restart during it promotes at most once in effect.
     pub async fn promote(&mut self, status: &mut FailoverStatus) -> Result<Outcome, ReconcileFailoverError> {
         let Some(new) = status.new_primary.clone() else {
-            return Ok(Outcome::End(FailoverPhase::Failed, "journal lost the new primary".into()));
+            return Ok(Outcome::End(
+                FailoverPhase::Failed,
+                "journal lost the new primary".into(),
+            ));
         };
         if !done(status, "promote") {
             let Some(member) = self.member(&new) else {
-                return Ok(Outcome::End(FailoverPhase::Failed, format!("{new} is no longer a member")));
+                return Ok(Outcome::End(
+                    FailoverPhase::Failed,
+                    format!("{new} is no longer a member"),
+                ));
             };
             match self.engine().promote(member).await {
-                Ok(p) => finish(status, "promote", true, Some(if p.already_primary { "already primary".into() } else { "promoted and writable".into() })),
+                Ok(p) => finish(
+                    status,
+                    "promote",
+                    true,
+                    Some(if p.already_primary {
+                        "already primary".into()
+                    } else {
+                        "promoted and writable".into()
+                    }),
+                ),
                 Err(e) => {
                     finish(status, "promote", false, Some(e.to_string()));
-                    return Ok(Outcome::End(FailoverPhase::Failed, format!("promoting {new} failed: {e}")));
+                    return Ok(Outcome::End(
+                        FailoverPhase::Failed,
+                        format!("promoting {new} failed: {e}"),
+                    ));
                 }
             }
         }
         set_plan_primary(&self.ctx.client, self.namespace, &self.plan.name_any(), &new).await?;
         begin(status, FailoverPhase::Repointing, "repoint", Some(&new));
-        Ok(Outcome::Next(FailoverPhase::Repointing, "Repointing", format!("{new} is writable; pointing the writer Service and replicas at it")))
+        Ok(Outcome::Next(
+            FailoverPhase::Repointing,
+            "Repointing",
+            format!("{new} is writable; pointing the writer Service and replicas at it"),
+        ))
     }
 
     /// Repointing: the writer Service selects the new primary (the RTO clock stops here),
     /// then the other replicas follow it.
     pub async fn repoint(&mut self, status: &mut FailoverStatus) -> Result<Outcome, ReconcileFailoverError> {
         let (Some(old), Some(new)) = (status.old_primary.clone(), status.new_primary.clone()) else {
-            return Ok(Outcome::End(FailoverPhase::Failed, "journal lost the old or new primary".into()));
+            return Ok(Outcome::End(
+                FailoverPhase::Failed,
+                "journal lost the old or new primary".into(),
+            ));
         };
         let mut labels: BTreeMap<String, RoleLabel> = BTreeMap::new();
         for name in self.observation.probes.keys() {
@@ -256,6 +336,9 @@ impl Run<'_> {
         finish(status, "repoint", true, Some(notes.join("; ")));
         // The shop can write again once the Service selects the new primary.
         status.completed_at = Some(routed_at);
-        Ok(Outcome::End(FailoverPhase::Completed, format!("{new} is the primary; {}", notes.join("; "))))
+        Ok(Outcome::End(
+            FailoverPhase::Completed,
+            format!("{new} is the primary; {}", notes.join("; ")),
+        ))
     }
 }

@@ -63,13 +63,24 @@ pub fn replica_views(
                     lag: lag.map(|s| Duration::from_secs_f64(s.max(0.0))),
                 }
             }
-            _ => ReplicaView { name: name.clone(), healthy: false, upstream_connected: None, missing: None, lag: None },
+            _ => ReplicaView {
+                name: name.clone(),
+                healthy: false,
+                upstream_connected: None,
+                missing: None,
+                lag: None,
+            },
         })
         .collect()
 }
 
 /// Status rows for the members.
-pub fn member_statuses(probes: &Probes, topology: &Topology, previous: &[MemberStatus], primary_position: Option<&Position>) -> Vec<MemberStatus> {
+pub fn member_statuses(
+    probes: &Probes,
+    topology: &Topology,
+    previous: &[MemberStatus],
+    primary_position: Option<&Position>,
+) -> Vec<MemberStatus> {
     probes
         .iter()
         .map(|(name, (_, probe))| {
@@ -92,7 +103,14 @@ pub fn member_statuses(probes: &Probes, topology: &Topology, previous: &[MemberS
                     lag_seconds: p.lag_seconds.filter(|_| p.role == Role::Replica),
                     position: Some(p.position.to_string()),
                 },
-                Err(_) => MemberStatus { name: name.clone(), role, healthy: false, lag_bytes: None, lag_seconds: None, position: None },
+                Err(_) => MemberStatus {
+                    name: name.clone(),
+                    role,
+                    healthy: false,
+                    lag_bytes: None,
+                    lag_seconds: None,
+                    position: None,
+                },
             }
         })
         .collect()
@@ -108,7 +126,13 @@ pub struct ObjectiveReport {
 }
 
 /// RPO/RTO from the round and the history.
-pub fn objectives(replicas: &[ReplicaView], history: &History, rpo: Duration, rto: Duration, now: DateTime<Utc>) -> ObjectiveReport {
+pub fn objectives(
+    replicas: &[ReplicaView],
+    history: &History,
+    rpo: Duration,
+    rto: Duration,
+    now: DateTime<Utc>,
+) -> ObjectiveReport {
     let last_backup = history.last_completed_backup().map(|b| {
         let s = b.status.clone().unwrap_or_default();
         LastBackup {
@@ -123,7 +147,10 @@ pub fn objectives(replicas: &[ReplicaView], history: &History, rpo: Duration, rt
         .as_ref()
         .and_then(|b| b.consistent_time.or(b.completion_time))
         .map(|t| (now - t).to_std().unwrap_or_default());
-    let rpo_exposure = achieved_rpo(&RpoInputs { best_replica_lag: best, last_backup_age: backup_age });
+    let rpo_exposure = achieved_rpo(&RpoInputs {
+        best_replica_lag: best,
+        last_backup_age: backup_age,
+    });
     let restore = history.last_restore();
     let throughput = restore.and_then(|(secs, bytes)| bytes.filter(|_| secs > 0.0).map(|b| b as f64 / secs));
     let rto_exposure = estimated_rto(&RtoInputs {
@@ -143,7 +170,10 @@ pub fn objectives(replicas: &[ReplicaView], history: &History, rpo: Duration, rt
 
 /// Scenario seconds for the status.
 pub fn scenario(e: &Exposure) -> ScenarioSeconds {
-    ScenarioSeconds { primary_loss_seconds: e.primary_loss, cluster_loss_seconds: e.cluster_loss }
+    ScenarioSeconds {
+        primary_loss_seconds: e.primary_loss,
+        cluster_loss_seconds: e.cluster_loss,
+    }
 }
 
 /// FailoverReady: could lifeboat fail over right now without breaking the RPO?
@@ -154,7 +184,11 @@ pub fn failover_readiness(replicas: &[ReplicaView], max_data_loss: Duration) -> 
             LossDecision::Proceed => (
                 "True",
                 "CandidateReady",
-                format!("{} would be promoted (delay {:.1}s)", candidate.name, candidate.lag.map_or(0.0, |l| l.as_secs_f64())),
+                format!(
+                    "{} would be promoted (delay {:.1}s)",
+                    candidate.name,
+                    candidate.lag.map_or(0.0, |l| l.as_secs_f64())
+                ),
             ),
             LossDecision::Refuse { message } => ("False", "DataLossTooHigh", message),
         },

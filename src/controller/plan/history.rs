@@ -28,43 +28,85 @@ pub struct History {
 }
 
 fn newest_first<K: kube::Resource>(items: &mut [K]) {
-    items.sort_by(|a, b| b.meta().creation_timestamp.cmp(&a.meta().creation_timestamp).then_with(|| b.meta().name.cmp(&a.meta().name)));
+    items.sort_by(|a, b| {
+        b.meta()
+            .creation_timestamp
+            .cmp(&a.meta().creation_timestamp)
+            .then_with(|| b.meta().name.cmp(&a.meta().name))
+    });
 }
 
 /// Lists everything that belongs to `plan` in `namespace`.
 pub async fn load(client: &Client, namespace: &str, plan: &str) -> Result<History, ListHistoryError> {
-    let err = |kind| move |source| ListHistoryError { kind, namespace: namespace.to_string(), source };
+    let err = |kind| {
+        move |source| ListHistoryError {
+            kind,
+            namespace: namespace.to_string(),
+            source,
+        }
+    };
     let lp = ListParams::default();
-    let mut backups: Vec<Backup> = Api::<Backup>::namespaced(client.clone(), namespace).list(&lp).await.map_err(err("Backups"))?.items;
+    let mut backups: Vec<Backup> = Api::<Backup>::namespaced(client.clone(), namespace)
+        .list(&lp)
+        .await
+        .map_err(err("Backups"))?
+        .items;
     backups.retain(|b| b.spec.plan == plan);
     newest_first(&mut backups);
-    let mut failovers: Vec<Failover> = Api::<Failover>::namespaced(client.clone(), namespace).list(&lp).await.map_err(err("Failovers"))?.items;
+    let mut failovers: Vec<Failover> = Api::<Failover>::namespaced(client.clone(), namespace)
+        .list(&lp)
+        .await
+        .map_err(err("Failovers"))?
+        .items;
     failovers.retain(|f| f.spec.plan == plan);
     newest_first(&mut failovers);
     let names: std::collections::HashSet<String> = backups.iter().filter_map(|b| b.metadata.name.clone()).collect();
-    let mut restores: Vec<Restore> = Api::<Restore>::namespaced(client.clone(), namespace).list(&lp).await.map_err(err("Restores"))?.items;
+    let mut restores: Vec<Restore> = Api::<Restore>::namespaced(client.clone(), namespace)
+        .list(&lp)
+        .await
+        .map_err(err("Restores"))?
+        .items;
     restores.retain(|r| {
-        r.spec.plan.as_deref() == Some(plan) || r.status.as_ref().and_then(|s| s.backup.as_ref()).or(r.spec.backup.as_ref()).is_some_and(|b| names.contains(b))
+        r.spec.plan.as_deref() == Some(plan)
+            || r.status
+                .as_ref()
+                .and_then(|s| s.backup.as_ref())
+                .or(r.spec.backup.as_ref())
+                .is_some_and(|b| names.contains(b))
     });
     newest_first(&mut restores);
-    Ok(History { backups, failovers, restores })
+    Ok(History {
+        backups,
+        failovers,
+        restores,
+    })
 }
 
 impl History {
     /// The newest completed backup.
     pub fn last_completed_backup(&self) -> Option<&Backup> {
-        self.backups.iter().find(|b| b.status.as_ref().and_then(|s| s.phase) == Some(BackupPhase::Completed))
+        self.backups
+            .iter()
+            .find(|b| b.status.as_ref().and_then(|s| s.phase) == Some(BackupPhase::Completed))
     }
 
     /// Whether a backup is running or pending (no overlap).
     pub fn backup_in_progress(&self) -> bool {
-        self.backups.iter().any(|b| matches!(b.status.as_ref().and_then(|s| s.phase), None | Some(BackupPhase::Pending | BackupPhase::Running)))
+        self.backups.iter().any(|b| {
+            matches!(
+                b.status.as_ref().and_then(|s| s.phase),
+                None | Some(BackupPhase::Pending | BackupPhase::Running)
+            )
+        })
     }
 
     /// A failover that has not ended.
     pub fn active_failover(&self) -> Option<&Failover> {
         self.failovers.iter().find(|f| {
-            !matches!(f.status.as_ref().and_then(|s| s.phase), Some(FailoverPhase::Completed | FailoverPhase::Refused | FailoverPhase::Failed))
+            !matches!(
+                f.status.as_ref().and_then(|s| s.phase),
+                Some(FailoverPhase::Completed | FailoverPhase::Refused | FailoverPhase::Failed)
+            )
         })
     }
 

@@ -64,13 +64,29 @@ impl ReconcilePlanError {
 type Conditions = Vec<(&'static str, &'static str, &'static str, String)>;
 
 /// Writes the given conditions (and optionally more status) and returns.
-async fn write_status(ctx: &Context, plan: &RecoveryPlan, namespace: &str, mut status: RecoveryPlanStatus, conditions: Conditions) -> Result<(), ReconcilePlanError> {
+async fn write_status(
+    ctx: &Context,
+    plan: &RecoveryPlan,
+    namespace: &str,
+    mut status: RecoveryPlanStatus,
+    conditions: Conditions,
+) -> Result<(), ReconcilePlanError> {
     let now = Time(Timestamp::now());
     let before = plan.status.clone().unwrap_or_default();
     let mut merged = before.conditions.clone();
     for (type_, state, reason, message) in conditions {
         let was = condition_status(&before.conditions, type_).map(str::to_string);
-        set_condition(&mut merged, ConditionUpdate { type_, status: state, reason, message: message.clone() }, plan.metadata.generation, &now);
+        set_condition(
+            &mut merged,
+            ConditionUpdate {
+                type_,
+                status: state,
+                reason,
+                message: message.clone(),
+            },
+            plan.metadata.generation,
+            &now,
+        );
         if was.as_deref() != Some(state) && matches!(type_, "Ready" | "FailoverBlocked" | "RpoMet") {
             let bad = (type_ == "FailoverBlocked") == (state == "True");
             let type_ev = if bad { EventType::Warning } else { EventType::Normal };
@@ -97,17 +113,53 @@ pub async fn reconcile(plan: Arc<RecoveryPlan>, ctx: Arc<Context>) -> Result<Act
         parse_duration("rto", &plan.spec.objectives.rto),
         parse_duration("probeInterval", &plan.spec.failover.probe_interval),
     ) else {
-        write_status(&ctx, &plan, &namespace, previous, vec![("Ready", "False", "InvalidSpec", describe(&problems))]).await?;
+        write_status(
+            &ctx,
+            &plan,
+            &namespace,
+            previous,
+            vec![("Ready", "False", "InvalidSpec", describe(&problems))],
+        )
+        .await?;
         return Ok(Action::requeue(Duration::from_secs(60)));
     };
     if !problems.is_empty() {
-        write_status(&ctx, &plan, &namespace, previous, vec![("Ready", "False", "InvalidSpec", describe(&problems))]).await?;
+        write_status(
+            &ctx,
+            &plan,
+            &namespace,
+            previous,
+            vec![("Ready", "False", "InvalidSpec", describe(&problems))],
+        )
+        .await?;
         return Ok(Action::requeue(Duration::from_secs(60)));
     }
-    let max_data_loss = plan.spec.failover.max_data_loss.as_deref().and_then(|d| parse_duration("maxDataLoss", d).ok()).unwrap_or(rpo);
-    let labels = PlanLabels { namespace: namespace.clone(), plan: name.clone() };
-    ctx.metrics.rpo_target_seconds.get_or_create(&labels).set(rpo.as_secs_f64());
-    ctx.metrics.rto_target_seconds.get_or_create(&labels).set(rto.as_secs_f64());
+    if let Err(wait) = ctx.pacer.due(
+        &format!("plan/{namespace}/{name}"),
+        super::pacer::fingerprint(&*plan),
+        interval.mul_f64(0.9),
+    ) {
+        return Ok(Action::requeue(wait));
+    }
+    let max_data_loss = plan
+        .spec
+        .failover
+        .max_data_loss
+        .as_deref()
+        .and_then(|d| parse_duration("maxDataLoss", d).ok())
+        .unwrap_or(rpo);
+    let labels = PlanLabels {
+        namespace: namespace.clone(),
+        plan: name.clone(),
+    };
+    ctx.metrics
+        .rpo_target_seconds
+        .get_or_create(&labels)
+        .set(rpo.as_secs_f64());
+    ctx.metrics
+        .rto_target_seconds
+        .get_or_create(&labels)
+        .set(rto.as_secs_f64());
 
     // Observe.
     let history = history::load(&ctx.client, &namespace, &name).await?;
@@ -128,19 +180,34 @@ pub async fn reconcile(plan: Arc<RecoveryPlan>, ctx: Arc<Context>) -> Result<Act
         let mut rt = runtime.lock().unwrap_or_else(|p| p.into_inner());
         if topology.primary_healthy {
             rt.primary_failures = 0;
-            rt.last_primary_position = topology.primary.as_ref().and_then(|p| probes.get(p)).and_then(|(_, r)| r.as_ref().ok()).map(|p| p.position.clone());
-            rt.lag_at_last_healthy =
-                probes.iter().filter_map(|(n, (_, r))| r.as_ref().ok().map(|p| (n.clone(), p.lag_seconds))).collect();
+            rt.last_primary_position = topology
+                .primary
+                .as_ref()
+                .and_then(|p| probes.get(p))
+                .and_then(|(_, r)| r.as_ref().ok())
+                .map(|p| p.position.clone());
+            rt.lag_at_last_healthy = probes
+                .iter()
+                .filter_map(|(n, (_, r))| r.as_ref().ok().map(|p| (n.clone(), p.lag_seconds)))
+                .collect();
         } else {
             rt.primary_failures = rt.primary_failures.saturating_add(1);
         }
-        (rt.primary_failures, rt.last_primary_position.clone(), rt.lag_at_last_healthy.clone(), rt.engine.clone())
+        (
+            rt.primary_failures,
+            rt.last_primary_position.clone(),
+            rt.lag_at_last_healthy.clone(),
+            rt.engine.clone(),
+        )
     };
     let replicas = assess::replica_views(probes, &topology, primary_position.as_ref(), &lag_memory);
     let verdict = if topology.primary.is_some() {
         judge_primary(failures, plan.spec.failover.failure_threshold, &replicas)
     } else {
-        PrimaryVerdict::Unconfirmed { failures, reason: "no primary found among the members".into() }
+        PrimaryVerdict::Unconfirmed {
+            failures,
+            reason: "no primary found among the members".into(),
+        }
     };
 
     // Route writes: fence split-brain extras, label pods, keep the writer Service on the primary.
@@ -156,14 +223,22 @@ pub async fn reconcile(plan: Arc<RecoveryPlan>, ctx: Arc<Context>) -> Result<Act
             "Ready",
             "False",
             "WriterServiceMissing",
-            format!("writer Service {namespace}/{} not found; create it so clients can follow the primary", plan.spec.writer_service),
+            format!(
+                "writer Service {namespace}/{} not found; create it so clients can follow the primary",
+                plan.spec.writer_service
+            ),
         )),
         route::WriterService::Found(service) => {
             if plan.spec.members.selector.is_some() {
                 route::label_pods(&ctx.client, &namespace, &observation.pods, &topology.labels).await?;
                 route::ensure_primary_selector(&ctx.client, &namespace, &service).await?;
             } else {
-                let primary = topology.primary.as_ref().filter(|_| topology.primary_healthy).and_then(|p| probes.get(p)).map(|(m, _)| m);
+                let primary = topology
+                    .primary
+                    .as_ref()
+                    .filter(|_| topology.primary_healthy)
+                    .and_then(|p| probes.get(p))
+                    .map(|(m, _)| m);
                 route::point_endpoints(&ctx.client, &namespace, &service, primary).await?;
             }
         }
@@ -176,7 +251,10 @@ pub async fn reconcile(plan: Arc<RecoveryPlan>, ctx: Arc<Context>) -> Result<Act
                 "Ready",
                 "False",
                 "BackupStoreMissing",
-                format!("BackupStore {namespace}/{} (spec.backup.store) not found; backups cannot run", policy.store),
+                format!(
+                    "BackupStore {namespace}/{} (spec.backup.store) not found; backups cannot run",
+                    policy.store
+                ),
             ));
         }
     }
@@ -199,20 +277,40 @@ pub async fn reconcile(plan: Arc<RecoveryPlan>, ctx: Arc<Context>) -> Result<Act
 
     // Scheduled backups and retention.
     let now = chrono::Utc::now();
-    let mut status = RecoveryPlanStatus { last_schedule_time: previous.last_schedule_time, ..RecoveryPlanStatus::default() };
+    let mut status = RecoveryPlanStatus {
+        last_schedule_time: previous.last_schedule_time,
+        ..RecoveryPlanStatus::default()
+    };
     let mut requeue = interval;
     if let Some(policy) = &plan.spec.backup {
-        let created_at = plan.metadata.creation_timestamp.as_ref().and_then(|t| chrono::DateTime::from_timestamp(t.0.as_second(), 0)).unwrap_or(now);
+        let created_at = plan
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .and_then(|t| chrono::DateTime::from_timestamp(t.0.as_second(), 0))
+            .unwrap_or(now);
         let last_slot = previous.last_schedule_time.unwrap_or(created_at);
         let outcome = schedule::run_schedule(&ctx.client, &namespace, &name, policy, last_slot, &history, now).await?;
         if let Some(slot) = outcome.created_slot {
             status.last_schedule_time = Some(slot);
         }
         if let Some(next) = outcome.next {
-            requeue = requeue.min((next - now).to_std().unwrap_or_default().max(Duration::from_millis(100)));
+            requeue = requeue.min(
+                (next - now)
+                    .to_std()
+                    .unwrap_or_default()
+                    .max(Duration::from_millis(100)),
+            );
         }
         for pruned in outcome.pruned {
-            ctx.event(&plan.object_ref(&()), EventType::Normal, "BackupPruned", "Retention", format!("Backup {pruned} deleted by retention")).await;
+            ctx.event(
+                &plan.object_ref(&()),
+                EventType::Normal,
+                "BackupPruned",
+                "Retention",
+                format!("Backup {pruned} deleted by retention"),
+            )
+            .await;
         }
     }
 
@@ -230,15 +328,40 @@ pub async fn reconcile(plan: Arc<RecoveryPlan>, ctx: Arc<Context>) -> Result<Act
 
     if !conditions.iter().any(|c| c.0 == "Ready") {
         conditions.push(match (&topology.primary, topology.primary_healthy, &verdict) {
-            (Some(p), true, _) => ("Ready", "True", "PrimaryHealthy", format!("{p} is a writable primary; {} member(s) probed", probes.len())),
-            (Some(p), false, v) => ("Ready", "False", "PrimaryUnavailable", format!("primary {p} is not answering as a writable primary ({v:?})")),
-            (None, _, _) => ("Ready", "False", "NoPrimary", "no member answers as a writable primary".into()),
+            (Some(p), true, _) => (
+                "Ready",
+                "True",
+                "PrimaryHealthy",
+                format!("{p} is a writable primary; {} member(s) probed", probes.len()),
+            ),
+            (Some(p), false, v) => (
+                "Ready",
+                "False",
+                "PrimaryUnavailable",
+                format!("primary {p} is not answering as a writable primary ({v:?})"),
+            ),
+            (None, _, _) => (
+                "Ready",
+                "False",
+                "NoPrimary",
+                "no member answers as a writable primary".into(),
+            ),
         });
     }
     conditions.push(replication_condition(&status.members, rpo));
     conditions.push(backups_condition(&plan, &history));
-    conditions.push(("RpoMet", report.rpo_met.status, report.rpo_met.reason, report.rpo_met.message.clone()));
-    conditions.push(("RtoMet", report.rto_met.status, report.rto_met.reason, report.rto_met.message.clone()));
+    conditions.push((
+        "RpoMet",
+        report.rpo_met.status,
+        report.rpo_met.reason,
+        report.rpo_met.message.clone(),
+    ));
+    conditions.push((
+        "RtoMet",
+        report.rto_met.status,
+        report.rto_met.reason,
+        report.rto_met.message.clone(),
+    ));
     let (ready_state, ready_reason, ready_message) = match plan.spec.failover.mode {
         FailoverMode::Disabled => ("False", "FailoverDisabled", "failover mode is Disabled".to_string()),
         _ => assess::failover_readiness(&replicas, max_data_loss),
@@ -246,38 +369,95 @@ pub async fn reconcile(plan: Arc<RecoveryPlan>, ctx: Arc<Context>) -> Result<Act
     conditions.push(("FailoverReady", ready_state, ready_reason, ready_message));
     match trigger::blocked(&history, topology.primary.as_deref(), topology.primary_healthy) {
         Some(message) => conditions.push(("FailoverBlocked", "True", "DataLossTooHigh", message)),
-        None => conditions.push(("FailoverBlocked", "False", "NotBlocked", "no failover is being refused".into())),
+        None => conditions.push((
+            "FailoverBlocked",
+            "False",
+            "NotBlocked",
+            "no failover is being refused".into(),
+        )),
     }
     write_status(&ctx, &plan, &namespace, status, conditions).await?;
     Ok(Action::requeue(requeue))
 }
 
-fn replication_condition(members: &[MemberStatus], rpo: Duration) -> (&'static str, &'static str, &'static str, String) {
+fn replication_condition(
+    members: &[MemberStatus],
+    rpo: Duration,
+) -> (&'static str, &'static str, &'static str, String) {
     let replicas: Vec<&MemberStatus> = members.iter().filter(|m| m.role == "replica").collect();
     if replicas.is_empty() {
-        return ("ReplicationHealthy", "False", "NoReplicas", "no healthy replica: losing the primary means restoring a backup".into());
+        return (
+            "ReplicationHealthy",
+            "False",
+            "NoReplicas",
+            "no healthy replica: losing the primary means restoring a backup".into(),
+        );
     }
     let lagging: Vec<String> = replicas
         .iter()
         .filter(|m| !m.healthy || m.lag_seconds.is_none_or(|l| l > rpo.as_secs_f64()))
-        .map(|m| format!("{} (lag {})", m.name, m.lag_seconds.map_or("unknown".into(), |l| format!("{l:.1}s"))))
+        .map(|m| {
+            format!(
+                "{} (lag {})",
+                m.name,
+                m.lag_seconds.map_or("unknown".into(), |l| format!("{l:.1}s"))
+            )
+        })
         .collect();
     if lagging.is_empty() {
-        ("ReplicationHealthy", "True", "ReplicasWithinRpo", format!("{} replica(s) within the RPO", replicas.len()))
+        (
+            "ReplicationHealthy",
+            "True",
+            "ReplicasWithinRpo",
+            format!("{} replica(s) within the RPO", replicas.len()),
+        )
     } else {
-        ("ReplicationHealthy", "False", "ReplicaLagging", format!("beyond the RPO or unknown: {}", lagging.join(", ")))
+        (
+            "ReplicationHealthy",
+            "False",
+            "ReplicaLagging",
+            format!("beyond the RPO or unknown: {}", lagging.join(", ")),
+        )
     }
 }
 
-fn backups_condition(plan: &RecoveryPlan, history: &history::History) -> (&'static str, &'static str, &'static str, String) {
+fn backups_condition(
+    plan: &RecoveryPlan,
+    history: &history::History,
+) -> (&'static str, &'static str, &'static str, String) {
     if plan.spec.backup.is_none() {
-        return ("BackupsHealthy", "False", "NoSchedule", "no backup schedule: losing the cluster loses everything".into());
+        return (
+            "BackupsHealthy",
+            "False",
+            "NoSchedule",
+            "no backup schedule: losing the cluster loses everything".into(),
+        );
     }
-    let finished = history.backups.iter().find(|b| matches!(b.status.as_ref().and_then(|s| s.phase), Some(crate::api::BackupPhase::Completed | crate::api::BackupPhase::Failed)));
+    let finished = history.backups.iter().find(|b| {
+        matches!(
+            b.status.as_ref().and_then(|s| s.phase),
+            Some(crate::api::BackupPhase::Completed | crate::api::BackupPhase::Failed)
+        )
+    });
     match finished.and_then(|b| Some((b.metadata.name.clone()?, b.status.clone()?))) {
-        None => ("BackupsHealthy", "Unknown", "NoBackupYet", "no backup has finished yet".into()),
-        Some((name, s)) if s.phase == Some(crate::api::BackupPhase::Completed) => ("BackupsHealthy", "True", "LastBackupCompleted", format!("newest backup {name} completed")),
-        Some((name, s)) => ("BackupsHealthy", "False", "LastBackupFailed", format!("newest backup {name} failed: {}", s.message.unwrap_or_default())),
+        None => (
+            "BackupsHealthy",
+            "Unknown",
+            "NoBackupYet",
+            "no backup has finished yet".into(),
+        ),
+        Some((name, s)) if s.phase == Some(crate::api::BackupPhase::Completed) => (
+            "BackupsHealthy",
+            "True",
+            "LastBackupCompleted",
+            format!("newest backup {name} completed"),
+        ),
+        Some((name, s)) => (
+            "BackupsHealthy",
+            "False",
+            "LastBackupFailed",
+            format!("newest backup {name} failed: {}", s.message.unwrap_or_default()),
+        ),
     }
 }
 
@@ -291,14 +471,20 @@ fn record_metrics(ctx: &Context, labels: &PlanLabels, status: &RecoveryPlanStatu
     }
     if let Some(b) = &status.last_backup {
         if let Some(t) = b.completion_time {
-            m.backup_last_success_timestamp_seconds.get_or_create(labels).set(t.timestamp() as f64);
+            m.backup_last_success_timestamp_seconds
+                .get_or_create(labels)
+                .set(t.timestamp() as f64);
         }
         if let Some(size) = b.size_bytes {
             m.backup_bytes.get_or_create(labels).set(size as f64);
         }
     }
     for member in status.members.iter().filter(|m| m.role == "replica") {
-        let l = MemberLabels { namespace: labels.namespace.clone(), plan: labels.plan.clone(), member: member.name.clone() };
+        let l = MemberLabels {
+            namespace: labels.namespace.clone(),
+            plan: labels.plan.clone(),
+            member: member.name.clone(),
+        };
         if let Some(s) = member.lag_seconds {
             m.replica_lag_seconds.get_or_create(&l).set(s);
         }

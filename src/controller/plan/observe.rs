@@ -63,8 +63,15 @@ fn engine_kind(kind: ApiEngineKind) -> EngineKind {
 }
 
 /// A label selector as the API's query string.
-pub fn selector_query(selector: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector) -> Result<String, String> {
-    let mut parts: Vec<String> = selector.match_labels.iter().flatten().map(|(k, v)| format!("{k}={v}")).collect();
+pub fn selector_query(
+    selector: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+) -> Result<String, String> {
+    let mut parts: Vec<String> = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     for expr in selector.match_expressions.iter().flatten() {
         let values = expr.values.clone().unwrap_or_default().join(",");
         parts.push(match expr.operator.as_str() {
@@ -72,14 +79,24 @@ pub fn selector_query(selector: &k8s_openapi::apimachinery::pkg::apis::meta::v1:
             "NotIn" => format!("{} notin ({values})", expr.key),
             "Exists" => expr.key.clone(),
             "DoesNotExist" => format!("!{}", expr.key),
-            other => return Err(format!("operator {other:?} on key {:?}; use In, NotIn, Exists or DoesNotExist", expr.key)),
+            other => {
+                return Err(format!(
+                    "operator {other:?} on key {:?}; use In, NotIn, Exists or DoesNotExist",
+                    expr.key
+                ));
+            }
         });
     }
     Ok(parts.join(","))
 }
 
 /// Finds the members, then probes them all at once.
-pub async fn observe(client: &Client, runtimes: &PlanRuntimes, namespace: &str, plan: &RecoveryPlan) -> Result<Observation, ObserveBlocker> {
+pub async fn observe(
+    client: &Client,
+    runtimes: &PlanRuntimes,
+    namespace: &str,
+    plan: &RecoveryPlan,
+) -> Result<Observation, ObserveBlocker> {
     let credentials = read_credentials(client, namespace, &plan.spec.credentials_secret).await?;
     let (resolved, pods) = match &plan.spec.members.selector {
         Some(selector) => {
@@ -88,7 +105,10 @@ pub async fn observe(client: &Client, runtimes: &PlanRuntimes, namespace: &str, 
             let pods = api
                 .list(&ListParams::default().labels(&query))
                 .await
-                .map_err(|source| ObserveBlocker::ListPods { selector: query.clone(), source })?
+                .map_err(|source| ObserveBlocker::ListPods {
+                    selector: query.clone(),
+                    source,
+                })?
                 .items;
             let resolved = members_from_pods(&plan.spec, &pods);
             if resolved.members.is_empty() {
@@ -105,16 +125,27 @@ pub async fn observe(client: &Client, runtimes: &PlanRuntimes, namespace: &str, 
     };
     let ResolvedMembers { members, skipped } = resolved;
     let key = format!("{namespace}/{}", plan.metadata.name.clone().unwrap_or_default());
-    let config = EngineConfig { credentials, ..EngineConfig::default() };
+    let config = EngineConfig {
+        credentials,
+        ..EngineConfig::default()
+    };
     let runtime = runtimes.get(&key, engine_kind(plan.spec.engine), config);
-    let engine = runtime.lock().map(|r| r.engine.clone()).unwrap_or_else(|p| p.into_inner().engine.clone());
+    let engine = runtime
+        .lock()
+        .map(|r| r.engine.clone())
+        .unwrap_or_else(|p| p.into_inner().engine.clone());
     let results = futures::future::join_all(members.iter().map(|m| {
         let engine = engine.clone();
         async move { (m.clone(), engine.probe(m).await.map_err(|e| e.to_string())) }
     }))
     .await;
     let probes = results.into_iter().map(|(m, r)| (m.name.clone(), (m, r))).collect();
-    Ok(Observation { probes, pods, skipped, runtime_key: key })
+    Ok(Observation {
+        probes,
+        pods,
+        skipped,
+        runtime_key: key,
+    })
 }
 
 #[cfg(test)]
@@ -129,7 +160,8 @@ mod tests {
         }))
         .expect("selector");
         assert_eq!(selector_query(&selector).as_deref(), Ok("app=db,tier in (a,b),!skip"));
-        let bad = serde_json::from_value(serde_json::json!({"matchExpressions": [{"key": "k", "operator": "Near"}]})).expect("selector");
+        let bad = serde_json::from_value(serde_json::json!({"matchExpressions": [{"key": "k", "operator": "Near"}]}))
+            .expect("selector");
         assert!(selector_query(&bad).is_err());
     }
 }

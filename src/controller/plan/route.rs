@@ -32,13 +32,25 @@ pub enum RouteError {
 }
 
 /// Sets the role label on every pod whose label differs. Returns how many changed.
-pub async fn label_pods(client: &Client, namespace: &str, pods: &[Pod], labels: &BTreeMap<String, RoleLabel>) -> Result<usize, RouteError> {
+pub async fn label_pods(
+    client: &Client,
+    namespace: &str,
+    pods: &[Pod],
+    labels: &BTreeMap<String, RoleLabel>,
+) -> Result<usize, RouteError> {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let mut changed = 0;
     for pod in pods {
-        let Some(name) = pod.metadata.name.as_deref() else { continue };
+        let Some(name) = pod.metadata.name.as_deref() else {
+            continue;
+        };
         let Some(want) = labels.get(name) else { continue };
-        let have = pod.metadata.labels.as_ref().and_then(|l| l.get(ROLE_LABEL)).map(String::as_str);
+        let have = pod
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(ROLE_LABEL))
+            .map(String::as_str);
         if have == Some(want.as_str()) {
             continue;
         }
@@ -48,7 +60,12 @@ pub async fn label_pods(client: &Client, namespace: &str, pods: &[Pod], labels: 
         });
         api.patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
             .await
-            .map_err(|source| RouteError::LabelPod { namespace: namespace.into(), pod: name.into(), role: want.as_str(), source })?;
+            .map_err(|source| RouteError::LabelPod {
+                namespace: namespace.into(),
+                pod: name.into(),
+                role: want.as_str(),
+                source,
+            })?;
         changed += 1;
     }
     Ok(changed)
@@ -66,7 +83,11 @@ pub async fn get_writer_service(client: &Client, namespace: &str, name: &str) ->
     match api.get_opt(name).await {
         Ok(Some(s)) => Ok(WriterService::Found(Box::new(s))),
         Ok(None) => Ok(WriterService::Missing),
-        Err(source) => Err(RouteError::Service { namespace: namespace.into(), service: name.into(), source }),
+        Err(source) => Err(RouteError::Service {
+            namespace: namespace.into(),
+            service: name.into(),
+            source,
+        }),
     }
 }
 
@@ -86,14 +107,27 @@ pub async fn ensure_primary_selector(client: &Client, namespace: &str, service: 
     let patch = serde_json::json!({"spec": {"selector": {ROLE_LABEL: RoleLabel::Primary.as_str()}}});
     api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
-        .map_err(|source| RouteError::Service { namespace: namespace.into(), service: name.clone(), source })?;
+        .map_err(|source| RouteError::Service {
+            namespace: namespace.into(),
+            service: name.clone(),
+            source,
+        })?;
     Ok(true)
 }
 
 /// For static members: the writer Service's Endpoints and EndpointSlice point at the primary.
-pub async fn point_endpoints(client: &Client, namespace: &str, service: &Service, primary: Option<&Member>) -> Result<(), RouteError> {
+pub async fn point_endpoints(
+    client: &Client,
+    namespace: &str,
+    service: &Service,
+    primary: Option<&Member>,
+) -> Result<(), RouteError> {
     let name = service.metadata.name.clone().unwrap_or_default();
-    let err = |source| RouteError::Service { namespace: namespace.into(), service: name.clone(), source };
+    let err = |source| RouteError::Service {
+        namespace: namespace.into(),
+        service: name.clone(),
+        source,
+    };
     let ports: Vec<(Option<String>, i32)> = service
         .spec
         .as_ref()
@@ -112,7 +146,13 @@ pub async fn point_endpoints(client: &Client, namespace: &str, service: &Service
         }]) },
     });
     let api: Api<k8s_openapi::api::core::v1::Endpoints> = Api::namespaced(client.clone(), namespace);
-    api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&endpoints)).await.map_err(err)?;
+    api.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&endpoints),
+    )
+    .await
+    .map_err(err)?;
     let slice_name = format!("{name}-lifeboat");
     let slice = serde_json::json!({
         "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
@@ -123,6 +163,12 @@ pub async fn point_endpoints(client: &Client, namespace: &str, service: &Service
         "ports": ports.iter().map(|(n, p)| serde_json::json!({"name": n, "port": p, "protocol": "TCP"})).collect::<Vec<_>>(),
     });
     let api: Api<k8s_openapi::api::discovery::v1::EndpointSlice> = Api::namespaced(client.clone(), namespace);
-    api.patch(&slice_name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&slice)).await.map_err(err)?;
+    api.patch(
+        &slice_name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&slice),
+    )
+    .await
+    .map_err(err)?;
     Ok(())
 }

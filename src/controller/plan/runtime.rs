@@ -28,7 +28,10 @@ impl PlanRuntimes {
     pub fn get(&self, key: &str, kind: EngineKind, config: EngineConfig) -> Arc<Mutex<PlanRuntime>> {
         // The password is part of the fingerprint only through its hash-free comparison in
         // memory; it is never logged.
-        let fingerprint = format!("{kind:?}/{}/{}", config.credentials.username, config.credentials.password);
+        let fingerprint = format!(
+            "{kind:?}/{}/{}",
+            config.credentials.username, config.credentials.password
+        );
         let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(existing) = all.get(key) {
             let same = existing.lock().map(|r| r.fingerprint == fingerprint).unwrap_or(false);

@@ -57,20 +57,48 @@ pub async fn run_schedule(
     history: &History,
     now: DateTime<Utc>,
 ) -> Result<ScheduleOutcome, ScheduleError> {
-    let mut outcome = ScheduleOutcome { created_slot: None, next: None, pruned: Vec::new() };
-    let (Ok(cron), Ok(tz)) = (parse_cron("schedule", &policy.schedule), parse_time_zone("timeZone", &policy.time_zone)) else {
+    let mut outcome = ScheduleOutcome {
+        created_slot: None,
+        next: None,
+        pruned: Vec::new(),
+    };
+    let (Ok(cron), Ok(tz)) = (
+        parse_cron("schedule", &policy.schedule),
+        parse_time_zone("timeZone", &policy.time_zone),
+    ) else {
         return Ok(outcome);
     };
     match next_action(&cron, tz, last_slot, now, history.backup_in_progress()) {
         ScheduleAction::RunNow { slot } => {
             let name = format!("{plan}-{}", slot.format("%Y%m%d-%H%M%S"));
-            let mut backup = Backup::new(&name, BackupSpec { plan: plan.to_string(), deletion_policy: DeletionPolicy::Delete });
-            backup.metadata.labels = Some([(PLAN_LABEL.to_string(), plan.to_string()), (SCHEDULED_LABEL.to_string(), "true".to_string())].into());
-            match Api::<Backup>::namespaced(client.clone(), namespace).create(&PostParams::default(), &backup).await {
+            let mut backup = Backup::new(
+                &name,
+                BackupSpec {
+                    plan: plan.to_string(),
+                    deletion_policy: DeletionPolicy::Delete,
+                },
+            );
+            backup.metadata.labels = Some(
+                [
+                    (PLAN_LABEL.to_string(), plan.to_string()),
+                    (SCHEDULED_LABEL.to_string(), "true".to_string()),
+                ]
+                .into(),
+            );
+            match Api::<Backup>::namespaced(client.clone(), namespace)
+                .create(&PostParams::default(), &backup)
+                .await
+            {
                 Ok(_) => {}
                 // Already created for this slot (e.g. before a restart): nothing to do.
                 Err(kube::Error::Api(e)) if e.code == 409 => {}
-                Err(source) => return Err(ScheduleError::Create { namespace: namespace.into(), name, source }),
+                Err(source) => {
+                    return Err(ScheduleError::Create {
+                        namespace: namespace.into(),
+                        name,
+                        source,
+                    });
+                }
             }
             outcome.created_slot = Some(slot);
         }
@@ -83,18 +111,32 @@ pub async fn run_schedule(
 
 /// Deletes scheduled Backups the retention rules do not keep (their finalizer removes
 /// the S3 objects). Failed ones older than the newest completed backup go too.
-async fn prune(client: &Client, namespace: &str, policy: &BackupPolicy, history: &History) -> Result<Vec<String>, ScheduleError> {
+async fn prune(
+    client: &Client,
+    namespace: &str,
+    policy: &BackupPolicy,
+    history: &History,
+) -> Result<Vec<String>, ScheduleError> {
     let scheduled: Vec<&Backup> = history
         .backups
         .iter()
-        .filter(|b| b.metadata.labels.as_ref().and_then(|l| l.get(SCHEDULED_LABEL)).is_some_and(|v| v == "true"))
+        .filter(|b| {
+            b.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(SCHEDULED_LABEL))
+                .is_some_and(|v| v == "true")
+        })
         .filter(|b| b.metadata.deletion_timestamp.is_none())
         .collect();
     let completed: Vec<BackupAt> = scheduled
         .iter()
         .filter_map(|b| {
             let s = b.status.as_ref()?;
-            (s.phase == Some(BackupPhase::Completed)).then(|| BackupAt { name: b.metadata.name.clone().unwrap_or_default(), completed_at: s.completion_time.unwrap_or_default() })
+            (s.phase == Some(BackupPhase::Completed)).then(|| BackupAt {
+                name: b.metadata.name.clone().unwrap_or_default(),
+                completed_at: s.completion_time.unwrap_or_default(),
+            })
         })
         .collect();
     let decision = select(&completed, &policy.retention);
@@ -104,7 +146,13 @@ async fn prune(client: &Client, namespace: &str, policy: &BackupPolicy, history:
         match api.delete(&name, &DeleteParams::default()).await {
             Ok(_) => pruned.push(name),
             Err(kube::Error::Api(e)) if e.code == 404 => {}
-            Err(source) => return Err(ScheduleError::Prune { namespace: namespace.into(), name, source }),
+            Err(source) => {
+                return Err(ScheduleError::Prune {
+                    namespace: namespace.into(),
+                    name,
+                    source,
+                });
+            }
         }
     }
     Ok(pruned)

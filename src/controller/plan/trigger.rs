@@ -31,14 +31,32 @@ pub fn already_requested(history: &History, primary: &str) -> bool {
         return true;
     }
     history.failovers.iter().any(|f| {
-        let for_this = f.metadata.annotations.as_ref().and_then(|a| a.get(FAILED_PRIMARY_ANNOTATION)).is_some_and(|p| p == primary);
+        let for_this = f
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(FAILED_PRIMARY_ANNOTATION))
+            .is_some_and(|p| p == primary);
         for_this && f.status.as_ref().and_then(|s| s.phase) == Some(FailoverPhase::Refused)
     })
 }
 
 /// Creates the Failover record for losing `primary`.
-pub async fn request_failover(client: &Client, namespace: &str, plan: &str, primary: &str) -> Result<String, TriggerError> {
-    let mut failover = Failover::new("", FailoverSpec { plan: plan.into(), kind: FailoverType::Failover, to: None, force: false });
+pub async fn request_failover(
+    client: &Client,
+    namespace: &str,
+    plan: &str,
+    primary: &str,
+) -> Result<String, TriggerError> {
+    let mut failover = Failover::new(
+        "",
+        FailoverSpec {
+            plan: plan.into(),
+            kind: FailoverType::Failover,
+            to: None,
+            force: false,
+        },
+    );
     failover.metadata.name = None;
     failover.metadata.generate_name = Some(format!("{plan}-auto-"));
     failover.metadata.labels = Some([(PLAN_LABEL.to_string(), plan.to_string())].into());
@@ -46,7 +64,11 @@ pub async fn request_failover(client: &Client, namespace: &str, plan: &str, prim
     let created = Api::<Failover>::namespaced(client.clone(), namespace)
         .create(&PostParams::default(), &failover)
         .await
-        .map_err(|source| TriggerError { namespace: namespace.into(), plan: plan.into(), source })?;
+        .map_err(|source| TriggerError {
+            namespace: namespace.into(),
+            plan: plan.into(),
+            source,
+        })?;
     Ok(created.metadata.name.unwrap_or_default())
 }
 

@@ -11,17 +11,30 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs `sql` in `database` on `member` and returns the first column of the first row as
 /// text (`NULL` as "NULL"); an error is returned as text for the check's result.
-pub async fn scalar(engine: EngineKind, member: &Member, credentials: &Credentials, database: &str, sql: &str) -> Result<String, String> {
+pub async fn scalar(
+    engine: EngineKind,
+    member: &Member,
+    credentials: &Credentials,
+    database: &str,
+    sql: &str,
+) -> Result<String, String> {
     let work = async {
         match engine {
             EngineKind::Postgres => postgres_scalar(member, credentials, database, sql).await,
             EngineKind::Mysql => mysql_scalar(member, credentials, database, sql).await,
         }
     };
-    tokio::time::timeout(CHECK_TIMEOUT, work).await.unwrap_or_else(|_| Err(format!("no answer within {CHECK_TIMEOUT:?}")))
+    tokio::time::timeout(CHECK_TIMEOUT, work)
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {CHECK_TIMEOUT:?}")))
 }
 
-async fn postgres_scalar(member: &Member, credentials: &Credentials, database: &str, sql: &str) -> Result<String, String> {
+async fn postgres_scalar(
+    member: &Member,
+    credentials: &Credentials,
+    database: &str,
+    sql: &str,
+) -> Result<String, String> {
     let mut config = tokio_postgres::Config::new();
     config
         .host(&member.host)

@@ -41,7 +41,12 @@ impl ReconcileRestoreError {
     }
 }
 
-async fn write(ctx: &Context, namespace: &str, restore: &Restore, status: &RestoreStatus) -> Result<(), ReconcileRestoreError> {
+async fn write(
+    ctx: &Context,
+    namespace: &str,
+    restore: &Restore,
+    status: &RestoreStatus,
+) -> Result<(), ReconcileRestoreError> {
     let api: Api<Restore> = Api::namespaced(ctx.client.clone(), namespace);
     apply_status(&api, namespace, &restore.name_any(), status).await?;
     Ok(())
@@ -72,7 +77,13 @@ pub async fn reconcile(restore: Arc<Restore>, ctx: Arc<Context>) -> Result<Actio
         Ok(plan) => {
             status.phase = Some(RestorePhase::Completed);
             if let Some(plan) = plan {
-                ctx.metrics.restore_duration_seconds.get_or_create(&PlanLabels { namespace: namespace.clone(), plan }).observe(seconds);
+                ctx.metrics
+                    .restore_duration_seconds
+                    .get_or_create(&PlanLabels {
+                        namespace: namespace.clone(),
+                        plan,
+                    })
+                    .observe(seconds);
             }
             let note = format!("restored and verified in {}", human_seconds(seconds));
             status.message = Some(note.clone());
@@ -85,34 +96,61 @@ pub async fn reconcile(restore: Arc<Restore>, ctx: Arc<Context>) -> Result<Actio
         }
     };
     write(&ctx, &namespace, &restore, &status).await?;
-    ctx.event(&restore.object_ref(&()), type_, reason, "Restore", note).await;
+    ctx.event(&restore.object_ref(&()), type_, reason, "Restore", note)
+        .await;
     Ok(Action::await_change())
 }
 
 /// The restore proper. Err carries the message naming what failed. Ok carries the plan.
-async fn run(ctx: &Context, namespace: &str, restore: &Restore, status: &mut RestoreStatus, started: Instant) -> Result<Option<String>, String> {
+async fn run(
+    ctx: &Context,
+    namespace: &str,
+    restore: &Restore,
+    status: &mut RestoreStatus,
+    started: Instant,
+) -> Result<Option<String>, String> {
     let resolved = source::resolve(ctx, namespace, restore).await?;
     status.backup = Some(resolved.backup.clone());
     status.phase = Some(RestorePhase::Running);
-    write(ctx, namespace, restore, status).await.map_err(|e| e.to_string())?;
+    write(ctx, namespace, restore, status)
+        .await
+        .map_err(|e| e.to_string())?;
 
     let target = &restore.spec.target;
-    let credentials = read_credentials(&ctx.client, namespace, &target.credentials_secret).await.map_err(|e| format!("target credentials: {e}"))?;
+    let credentials = read_credentials(&ctx.client, namespace, &target.credentials_secret)
+        .await
+        .map_err(|e| format!("target credentials: {e}"))?;
     let port = target.port.unwrap_or_else(|| resolved.engine.default_port());
     let member = Member::new("target", target.host.clone(), port);
     let kind = match resolved.engine {
         EngineKind::Postgres => crate::engine::EngineKind::Postgres,
         EngineKind::Mysql => crate::engine::EngineKind::Mysql,
     };
-    let engine = AnyEngine::new(kind, EngineConfig { credentials: credentials.clone(), ..EngineConfig::default() });
+    let engine = AnyEngine::new(
+        kind,
+        EngineConfig {
+            credentials: credentials.clone(),
+            ..EngineConfig::default()
+        },
+    );
     let verification = match resolved.engine {
         EngineKind::Postgres => Verification::Streaming,
-        EngineKind::Mysql => Verification::BeforeRestore { spool_dir: std::env::temp_dir() },
+        EngineKind::Mysql => Verification::BeforeRestore {
+            spool_dir: std::env::temp_dir(),
+        },
     };
-    let options = RestoreOptions { identities: resolved.identities.clone(), verification };
+    let options = RestoreOptions {
+        identities: resolved.identities.clone(),
+        verification,
+    };
     let mut bytes = 0u64;
     for object in &resolved.manifest.objects {
-        let database = restore.spec.renames.iter().find(|r| r.from == object.database).map_or(object.database.clone(), |r| r.to.clone());
+        let database = restore
+            .spec
+            .renames
+            .iter()
+            .find(|r| r.from == object.database)
+            .map_or(object.database.clone(), |r| r.to.clone());
         match engine.create_database(&member, &database).await {
             Ok(true) => {}
             Ok(false) => {
@@ -125,14 +163,22 @@ async fn run(ctx: &Context, namespace: &str, restore: &Restore, status: &mut Res
         }
         let command = engine.restore(&member, &database).map_err(|e| e.to_string())?;
         let crate::engine::RestoreCommand { command, keep } = command;
-        let stats = restore_object(&resolved.store, object, command, &options).await.map_err(|e| format!("restoring {database}: {e}"));
+        let stats = restore_object(&resolved.store, object, command, &options)
+            .await
+            .map_err(|e| format!("restoring {database}: {e}"));
         drop(keep);
         bytes += stats?.stored_bytes;
     }
     status.bytes = Some(bytes as i64);
     status.phase = Some(RestorePhase::Verifying);
-    tracing::info!(seconds = started.elapsed().as_secs_f64(), bytes, "restored; running checks");
-    write(ctx, namespace, restore, status).await.map_err(|e| e.to_string())?;
+    tracing::info!(
+        seconds = started.elapsed().as_secs_f64(),
+        bytes,
+        "restored; running checks"
+    );
+    write(ctx, namespace, restore, status)
+        .await
+        .map_err(|e| e.to_string())?;
 
     let mut failed = Vec::new();
     status.checks.clear();
@@ -143,9 +189,20 @@ async fn run(ctx: &Context, namespace: &str, restore: &Restore, status: &mut Res
             Err(e) => (false, format!("error: {e}")),
         };
         if !passed {
-            failed.push(format!("check {:?} expected {:?}, got {:?}", check.name, check.expect, actual));
+            failed.push(format!(
+                "check {:?} expected {:?}, got {:?}",
+                check.name, check.expect, actual
+            ));
         }
-        status.checks.push(CheckResult { name: check.name.clone(), passed, actual: Some(actual) });
+        status.checks.push(CheckResult {
+            name: check.name.clone(),
+            passed,
+            actual: Some(actual),
+        });
     }
-    if failed.is_empty() { Ok(resolved.plan) } else { Err(failed.join("; ")) }
+    if failed.is_empty() {
+        Ok(resolved.plan)
+    } else {
+        Err(failed.join("; "))
+    }
 }

@@ -24,7 +24,10 @@ pub struct Resolved {
 
 async fn get<K>(ctx: &Context, namespace: &str, name: &str, what: &str) -> Result<K, String>
 where
-    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
 {
     Api::<K>::namespaced(ctx.client.clone(), namespace)
         .get_opt(name)
@@ -44,20 +47,48 @@ pub async fn resolve(ctx: &Context, namespace: &str, restore: &Restore) -> Resul
         (None, None) => return Err("set spec.backup or spec.plan".into()),
     };
     let plan: RecoveryPlan = get(ctx, namespace, &plan_name, "RecoveryPlan").await?;
-    let store_name = plan.spec.backup.as_ref().map(|b| b.store.clone()).ok_or_else(|| format!("RecoveryPlan {plan_name} has no spec.backup.store"))?;
+    let store_name = plan
+        .spec
+        .backup
+        .as_ref()
+        .map(|b| b.store.clone())
+        .ok_or_else(|| format!("RecoveryPlan {plan_name} has no spec.backup.store"))?;
     let store_obj: BackupStore = get(ctx, namespace, &store_name, "BackupStore").await?;
-    let store = open_store(&ctx.client, namespace, &store_obj.spec).await.map_err(|e| format!("BackupStore {store_name}: {e}"))?;
-    let catalog = list_backups(&store, namespace, &plan_name).await.map_err(|e| format!("listing backups of {plan_name} in S3: {e}"))?;
+    let store = open_store(&ctx.client, namespace, &store_obj.spec)
+        .await
+        .map_err(|e| format!("BackupStore {store_name}: {e}"))?;
+    let catalog = list_backups(&store, namespace, &plan_name)
+        .await
+        .map_err(|e| format!("listing backups of {plan_name} in S3: {e}"))?;
     let entry = match &wanted {
-        Some(name) => catalog.into_iter().find(|e| &e.backup == name).ok_or_else(|| format!("Backup {name} has no manifest in S3: it never completed, or its objects were deleted"))?,
-        None => catalog.into_iter().next().ok_or_else(|| format!("no completed backup of {plan_name} in S3"))?,
+        Some(name) => catalog.into_iter().find(|e| &e.backup == name).ok_or_else(|| {
+            format!("Backup {name} has no manifest in S3: it never completed, or its objects were deleted")
+        })?,
+        None => catalog
+            .into_iter()
+            .next()
+            .ok_or_else(|| format!("no completed backup of {plan_name} in S3"))?,
     };
-    let identities = match store_obj.spec.encryption.as_ref().and_then(|e| e.age_identity_secret.as_ref()) {
+    let identities = match store_obj
+        .spec
+        .encryption
+        .as_ref()
+        .and_then(|e| e.age_identity_secret.as_ref())
+    {
         Some(r) => {
-            let text = read_text(&ctx.client, namespace, &r.name, &r.key).await.map_err(|e| format!("age identity: {e}"))?;
+            let text = read_text(&ctx.client, namespace, &r.name, &r.key)
+                .await
+                .map_err(|e| format!("age identity: {e}"))?;
             parse_identities(&text).map_err(|e| format!("age identity in Secret {}: {e}", r.name))?
         }
         None => Vec::new(),
     };
-    Ok(Resolved { backup: entry.backup, plan: Some(plan_name), engine: plan.spec.engine, store, manifest: entry.manifest, identities })
+    Ok(Resolved {
+        backup: entry.backup,
+        plan: Some(plan_name),
+        engine: plan.spec.engine,
+        store,
+        manifest: entry.manifest,
+        identities,
+    })
 }

@@ -102,8 +102,10 @@ pub async fn register_pod(client: &kube::Client, namespace: &str, name: &str, la
     use k8s_openapi::api::core::v1::Pod;
     use kube::api::{Api, PostParams};
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let labels: serde_json::Map<String, serde_json::Value> =
-        labels.iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string()))).collect();
+    let labels: serde_json::Map<String, serde_json::Value> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+        .collect();
     let pod: Pod = serde_json::from_value(serde_json::json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "labels": labels},
@@ -123,5 +125,7 @@ pub async fn set_pod_ready(client: &kube::Client, namespace: &str, name: &str, i
         "phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
         "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}],
     }});
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await.expect("pod status");
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .expect("pod status");
 }

@@ -5,12 +5,12 @@
 
 /// A kube-sandbox with lifeboat's CRDs applied, driven by the real kubectl and helm.
 pub mod cluster;
+/// Manifests most tests apply.
+pub mod manifests;
 /// MariaDB primaries with N GTID replicas.
 pub mod mariadb;
 /// Loopback address allocation shared by concurrently running test processes.
 pub mod net;
-/// Manifests most tests apply.
-pub mod manifests;
 /// The operator as a child process.
 pub mod operator;
 /// PostgreSQL 15 primaries with N streaming replicas.

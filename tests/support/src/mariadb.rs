@@ -103,10 +103,13 @@ impl MariaServer {
             addr,
             dir,
         };
+        // A private tmpdir: concurrent bootstraps collided on temporary tables in /tmp.
+        std::fs::create_dir(server.tmp_dir())?;
         let mut install = Command::new("mariadb-install-db");
         install
             .arg("--no-defaults")
             .arg(format!("--datadir={}", server.data_dir().display()))
+            .arg(format!("--tmpdir={}", server.tmp_dir().display()))
             .args([
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
@@ -145,6 +148,7 @@ impl MariaServer {
             .arg(format!("--socket={}", self.socket_path().display()))
             .arg(format!("--pid-file={}", dir.join("mariadbd.pid").display()))
             .arg(format!("--server-id={}", self.server_id))
+            .arg(format!("--tmpdir={}", self.tmp_dir().display()))
             .arg(format!("--log-bin={}", dir.join("data/binlog").display()))
             .arg(format!("--relay-log={}", dir.join("data/relay").display()))
             .args([
@@ -264,6 +268,10 @@ impl MariaServer {
     /// The datadir.
     pub fn data_dir(&self) -> PathBuf {
         self.dir().join("data")
+    }
+    /// Private temporary directory.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.dir().join("tmp")
     }
     /// The unix socket.
     pub fn socket_path(&self) -> PathBuf {

@@ -21,7 +21,9 @@ impl OperatorProcess {
         for (k, v) in extra {
             cmd.env(k, v);
         }
-        OperatorProcess { child: cmd.spawn().expect("operator starts") }
+        OperatorProcess {
+            child: cmd.spawn().expect("operator starts"),
+        }
     }
 
     /// Kills it at once (SIGKILL), as a crash would.

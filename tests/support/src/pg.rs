@@ -82,6 +82,17 @@ impl PgCluster {
         for replica in &replicas {
             replica.wait_streaming().await?;
         }
+        // Set only now: with it, every commit waits for the named standbys, and
+        // set-up commits run before they exist.
+        if let Some(names) = &options.synchronous_standby_names {
+            primary
+                .execute(&format!(
+                    "ALTER SYSTEM SET synchronous_standby_names = '{}'",
+                    names.replace('\'', "''")
+                ))
+                .await?;
+            primary.execute("SELECT pg_reload_conf()").await?;
+        }
         Ok(Self { replicas, primary })
     }
 }
@@ -107,11 +118,7 @@ impl PgServer {
             .args(["-U", SUPERUSER, "--auth=trust", "--no-sync", "--no-locale"])
             .args(["-E", "UTF8"]);
         run(initdb).await?;
-        let mut conf = server.base_conf(options);
-        if let Some(names) = &options.synchronous_standby_names {
-            conf.push(("synchronous_standby_names".into(), names.clone()));
-        }
-        append_conf(&data.join("postgresql.conf"), &conf)?;
+        append_conf(&data.join("postgresql.conf"), &server.base_conf(options))?;
         std::fs::write(
             data.join("pg_hba.conf"),
             format!(

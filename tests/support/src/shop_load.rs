@@ -35,7 +35,11 @@ impl Ledger {
 
     /// Acknowledged orders not present in `present`.
     pub fn missing(&self, present: &std::collections::HashSet<i64>) -> Vec<i64> {
-        self.acknowledged.iter().copied().filter(|id| !present.contains(id)).collect()
+        self.acknowledged
+            .iter()
+            .copied()
+            .filter(|id| !present.contains(id))
+            .collect()
     }
 }
 
@@ -57,7 +61,8 @@ pub struct PgTarget {
 }
 
 /// Creates the `orders_ledger` table the workload writes (on the primary, before starting).
-pub const PG_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS orders_ledger (id bigint PRIMARY KEY, placed_at timestamptz NOT NULL DEFAULT now())";
+pub const PG_SCHEMA: &str =
+    "CREATE TABLE IF NOT EXISTS orders_ledger (id bigint PRIMARY KEY, placed_at timestamptz NOT NULL DEFAULT now())";
 
 impl ShopLoad {
     /// Starts placing orders against PostgreSQL at `target` (ids from 1, one at a time).
@@ -118,8 +123,7 @@ impl ShopLoad {
     pub async fn stop(self) -> Ledger {
         let _ = self.stop.send(true);
         let _ = self.task.await;
-        let ledger = self.ledger.lock().expect("ledger").clone();
-        ledger
+        self.ledger.lock().expect("ledger").clone()
     }
 }
 
