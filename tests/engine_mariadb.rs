@@ -336,3 +336,36 @@ async fn unreachable_members_fail_within_the_timeout() {
     println!("mariadb hung member failed after {:?}: {err}", started.elapsed());
     assert_eq!(err.failure, Failure::Timeout(timeouts.connect));
 }
+
+#[tokio::test]
+async fn tls_modes_verify_against_the_ca() {
+    use lifeboat::engine::{SslMode, TlsOptions};
+    let mut c = cluster(0).await;
+    let certs = c.primary.enable_tls().await.unwrap();
+    let other_ca = lifeboat_testkit::pg::tls::make_certs(c.primary.dir(), "other", "127.0.0.1")
+        .await
+        .unwrap()
+        .ca;
+    let with_tls = |mode, ca_file: Option<std::path::PathBuf>| {
+        MysqlEngine::new(EngineConfig {
+            credentials: Credentials::new(mariadb::PASSWORD_USER, mariadb::PASSWORD),
+            tls: TlsOptions { mode, ca_file },
+            ..Default::default()
+        })
+    };
+    let m = member(&c.primary);
+
+    let verified = with_tls(SslMode::VerifyFull, Some(certs.ca.clone()));
+    verified.probe(&m).await.expect("verify-full with the right CA");
+    let err = with_tls(SslMode::VerifyFull, Some(other_ca.clone()))
+        .probe(&m)
+        .await
+        .unwrap_err();
+    assert!(matches!(err.failure, Failure::Tls(_)), "{err}");
+    with_tls(SslMode::Require, Some(other_ca)).probe(&m).await.unwrap();
+
+    // The dump tool gets the same TLS settings through its option file.
+    let mut dump = verified.dump(&m, "app").await.unwrap();
+    let out = dump.command.output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

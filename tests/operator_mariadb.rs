@@ -70,6 +70,14 @@ spec:
             .await
             .expect("insert");
     }
+    // Asynchronous replication: wait until the replicas have every row, so that any loss
+    // after the kill would be lifeboat's fault, not replication's.
+    for replica in &db.replicas {
+        wait_until_async("replica caught up", Duration::from_secs(30), || async {
+            replica.query_one::<i64>("SELECT COUNT(*) FROM catalog.products").await.ok().filter(|n| *n == 50)
+        })
+        .await;
+    }
     db.primary.kill9().await.expect("kill -9 primary");
 
     let failovers: Api<Failover> = Api::default_namespaced(client.clone());

@@ -11,18 +11,30 @@
 //! Every operation is bounded by [`Timeouts`] and fails with its own error type
 //! naming the member ([`ProbeError`], [`PromoteError`], ...). Connections are kept
 //! open per member and re-established after any failure.
+//!
+//! Privileges: PostgreSQL needs a superuser with REPLICATION (pg_promote, ALTER
+//! SYSTEM, pg_terminate_backend, reading `primary_conninfo` and timeline history).
+//! MariaDB needs SUPER/READ_ONLY ADMIN, REPLICATION SLAVE ADMIN, RELOAD,
+//! PROCESS/CONNECTION ADMIN (KILL) and, for dumps, SELECT/SHOW VIEW/TRIGGER/EVENT.
+//!
+//! Dumps: keep the returned [`DumpCommand`]/[`RestoreCommand`] alive until the child
+//! exits. PostgreSQL reports the dump's position up front
+//! ([`DumpCommand::position`]); MariaDB writes it near the end of the dump, read with
+//! [`mysql::gtid_from_dump`].
 
 mod commands;
 mod connections;
 pub mod error;
 pub mod mysql;
 mod mysql_dump;
+mod mysql_probe;
 mod mysql_sql;
 mod pg_tls;
 pub mod position;
 pub mod postgres;
 mod postgres_dump;
 mod postgres_probe;
+mod postgres_sql;
 pub mod types;
 
 pub use commands::{DumpCommand, RestoreCommand, file_mode};

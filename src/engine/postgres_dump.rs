@@ -18,7 +18,8 @@ use tokio::process::Command;
 use super::commands::{DumpCommand, KeepAlive, RestoreCommand, check_database_name};
 use super::error::{DumpError, Failure};
 use super::position::{Lsn, PgPosition, Position};
-use super::postgres::{PostgresEngine, query_failure, quote_conninfo};
+use super::postgres::PostgresEngine;
+use super::postgres_sql::{query_failure, quote_conninfo};
 use super::types::{EngineConfig, Member};
 
 impl PostgresEngine {

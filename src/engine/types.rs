@@ -232,3 +232,18 @@ pub struct Repointing {
     /// takes effect only after a restart.
     pub restart_required: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        let config = EngineConfig {
+            credentials: Credentials::new("lifeboat", "hunter2"),
+            ..Default::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(shown.contains("lifeboat") && !shown.contains("hunter2"), "{shown}");
+    }
+}

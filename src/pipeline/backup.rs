@@ -9,9 +9,8 @@ use bytes::Bytes;
 use chrono::Utc;
 use tokio::process::Command;
 use tokio::sync::mpsc;
-use tokio_util::io::SyncIoBridge;
 
-use super::sink::{Compressed, PartSink, compress};
+use super::sink::{Compressed, PartSink, ReadAhead, compress};
 use super::tail::read_tail;
 use crate::storage::Store;
 use crate::storage::keys::{BackupKey, KeyError};
@@ -208,8 +207,9 @@ pub async fn dump_to_object(
     let recipients = options.recipients.clone();
     let compress_task = match stdout {
         Some(stdout) => {
-            let reader = SyncIoBridge::new(stdout);
-            tokio::task::spawn_blocking(move || compress(reader, sink, level, &recipients))
+            // A blocking pipe read directly: cheaper than bridging async reads.
+            let pipe = stdout.into_owned_fd().map(std::fs::File::from);
+            tokio::task::spawn_blocking(move || compress(ReadAhead::spawn(pipe?), sink, level, &recipients))
         }
         None => tokio::task::spawn_blocking(move || compress(std::io::empty(), sink, level, &recipients)),
     };

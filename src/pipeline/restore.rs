@@ -130,7 +130,12 @@ pub async fn restore_object(
         source,
     })?;
     let stderr_task = tokio::spawn(read_tail(child.stderr.take()));
-    let stdin = child.stdin.take().map(SyncIoBridge::new);
+    // A blocking pipe written directly: cheaper than bridging async writes.
+    let stdin = child
+        .stdin
+        .take()
+        .and_then(|s| s.into_owned_fd().ok())
+        .map(std::fs::File::from);
     let identities = options.identities.clone();
     let expected = object.clone();
     let decoded = match spooled {

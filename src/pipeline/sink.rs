@@ -102,6 +102,67 @@ fn copy_all(input: &mut impl Read, out: &mut impl Write) -> io::Result<u64> {
     }
 }
 
+/// Reads `source` on its own thread, a few chunks ahead, so the dump command keeps
+/// writing while the caller compresses (as the zstd CLI's I/O thread does).
+pub struct ReadAhead {
+    chunks: Receiver<io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    pos: usize,
+}
+
+/// Chunks read ahead (each up to READ_CHUNK bytes).
+const READ_AHEAD: usize = 8;
+
+impl ReadAhead {
+    pub fn spawn(mut source: impl Read + Send + 'static) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel(READ_AHEAD);
+        std::thread::spawn(move || {
+            loop {
+                let mut buf = vec![0u8; READ_CHUNK];
+                match source.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        if tx.send(Ok(buf)).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        break;
+                    }
+                }
+            }
+        });
+        ReadAhead {
+            chunks: rx,
+            current: Vec::new(),
+            pos: 0,
+        }
+    }
+}
+
+impl Read for ReadAhead {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.current.len() {
+            match self.chunks.recv() {
+                Ok(Ok(chunk)) => {
+                    self.current = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                // The reader thread ended: end of input.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.current.len() - self.pos);
+        out[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
 /// What the blocking half produced.
 pub struct Compressed {
     pub raw_size: u64,

@@ -33,13 +33,31 @@ impl TestCluster {
         }
     }
 
+    /// Starts an empty sandbox that keeps its objects in a state file across restarts.
+    pub async fn start_with_state() -> TestCluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let options = SandboxOptions {
+            dir: Some(dir.path().to_path_buf()),
+            state_file: Some(dir.path().join("state.json")),
+            ..SandboxOptions::default()
+        };
+        let sandbox = Sandbox::start(options).await.expect("kube-sandbox starts");
+        let kubeconfig = sandbox.kubeconfig_path().to_path_buf();
+        TestCluster { sandbox, kubeconfig, _dir: dir }
+    }
+
+    /// Applies `crds/` with `kubectl apply --server-side` and waits until every CRD is Established.
+    pub fn apply_crds(&self) {
+        let crds = repo_root().join("crds");
+        self.kubectl_ok(&["apply", "--server-side", "-f", crds.to_str().expect("utf-8 path")]);
+        self.kubectl_ok(&["wait", "--for=condition=Established", "crd", "--all", "--timeout=30s"]);
+    }
+
     /// Starts a sandbox and applies `crds/` with `kubectl apply --server-side`, waiting
     /// until every CRD is Established.
     pub async fn with_crds() -> TestCluster {
         let cluster = Self::start().await;
-        let crds = repo_root().join("crds");
-        cluster.kubectl_ok(&["apply", "--server-side", "-f", crds.to_str().expect("utf-8 path")]);
-        cluster.kubectl_ok(&["wait", "--for=condition=Established", "crd", "--all", "--timeout=30s"]);
+        cluster.apply_crds();
         cluster
     }
 

@@ -84,6 +84,7 @@ pub struct MariaServer {
     name: String,
     server_id: u32,
     process: Option<ServerProcess>,
+    tls: Option<crate::pg::tls::Certs>,
     addr: LoopbackAddr,
     // Dropped last: the server must be gone before its files are.
     dir: TempDir,
@@ -100,6 +101,7 @@ impl MariaServer {
             name: name.to_string(),
             server_id,
             process: None,
+            tls: None,
             addr,
             dir,
         };
@@ -164,6 +166,11 @@ impl MariaServer {
                 "--max-connections=100",
             ])
             .current_dir(&dir);
+        if let Some(certs) = &self.tls {
+            cmd.arg(format!("--ssl-ca={}", certs.ca.display()))
+                .arg(format!("--ssl-cert={}", certs.cert.display()))
+                .arg(format!("--ssl-key={}", certs.key.display()));
+        }
         self.process = Some(ServerProcess::spawn(&self.name, cmd, &self.log_path(), libc::SIGKILL)?);
         let deadline = std::time::Instant::now() + READY_TIMEOUT;
         loop {
@@ -215,6 +222,17 @@ impl MariaServer {
             Ok((io.as_deref() == Some("Yes") && sql.as_deref() == Some("Yes")).then_some(()))
         })
         .await
+    }
+
+    /// Restarts the server with TLS (certificate for its IP, signed by a fresh CA)
+    /// and returns the certificates; clients verify with [`crate::pg::tls::Certs::ca`].
+    /// Plain connections stay allowed. Runtime settings are lost as with
+    /// [`Self::restart`].
+    pub async fn enable_tls(&mut self) -> anyhow::Result<crate::pg::tls::Certs> {
+        let certs = crate::pg::tls::make_certs(self.dir(), &self.name, &self.host()).await?;
+        self.tls = Some(certs.clone());
+        self.restart().await?;
+        Ok(certs)
     }
 
     /// `kill -9`: the abrupt failure.
@@ -341,36 +359,4 @@ impl MariaServer {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn replica_applies_primary_writes() {
-        let cluster = MariaCluster::start(MariaOptions { replicas: 1 }).await.unwrap();
-        cluster
-            .primary
-            .execute("CREATE DATABASE d; CREATE TABLE d.t (id int primary key); INSERT INTO d.t VALUES (1)")
-            .await
-            .unwrap();
-        let replica = &cluster.replicas[0];
-        wait_until("row on replica", Duration::from_secs(10), || async {
-            let n: i64 = replica.query_one("SELECT count(*) FROM d.t").await?;
-            Ok((n == 1).then_some(()))
-        })
-        .await
-        .unwrap();
-        let read_only: i64 = replica.query_one("SELECT @@read_only").await.unwrap();
-        assert_eq!(read_only, 1);
-    }
-
-    #[tokio::test]
-    async fn shop_has_the_requested_rows() {
-        let cluster = MariaCluster::start(MariaOptions::default()).await.unwrap();
-        let size = shop::ShopSize::SMALL;
-        shop::create_shop(&cluster.primary, "shop", size).await.unwrap();
-        let sums = shop::table_sums(&cluster.primary, "shop").await.unwrap();
-        let rows: i64 = sums.values().map(|s| s.rows).sum();
-        assert_eq!(rows as u64, size.total_rows());
-        assert_ne!(sums["orders"].checksum, "0");
-    }
-}
+mod tests;

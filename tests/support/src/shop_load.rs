@@ -33,6 +33,17 @@ impl Ledger {
         worst
     }
 
+    /// Whether the lost orders are one run of consecutive acknowledgements (the writes the
+    /// promoted replica had not received when the primary died), never a hole with kept
+    /// orders in between.
+    pub fn loss_is_a_tail(&self, present: &std::collections::HashSet<i64>) -> bool {
+        let missing = self.missing(present);
+        let (Some(lo), Some(hi)) = (missing.iter().min(), missing.iter().max()) else {
+            return true;
+        };
+        !self.acknowledged.iter().any(|id| present.contains(id) && id > lo && id < hi)
+    }
+
     /// Acknowledged orders not present in `present`.
     pub fn missing(&self, present: &std::collections::HashSet<i64>) -> Vec<i64> {
         self.acknowledged
@@ -50,7 +61,14 @@ pub struct ShopLoad {
     ledger: Arc<Mutex<Ledger>>,
 }
 
-/// PostgreSQL connection settings of the workload.
+/// Where the workload writes.
+#[derive(Clone, Debug)]
+pub enum Target {
+    Postgres(PgTarget),
+    Mysql(PgTarget),
+}
+
+/// Connection settings of the workload (the same fields serve both engines).
 #[derive(Clone, Debug)]
 pub struct PgTarget {
     pub host: String,
@@ -61,51 +79,78 @@ pub struct PgTarget {
 }
 
 /// Creates the `orders_ledger` table the workload writes (on the primary, before starting).
-pub const PG_SCHEMA: &str =
-    "CREATE TABLE IF NOT EXISTS orders_ledger (id bigint PRIMARY KEY, placed_at timestamptz NOT NULL DEFAULT now())";
+pub const PG_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS orders_ledger (id bigint PRIMARY KEY, placed_at timestamptz NOT NULL DEFAULT now())";
+/// The same for MySQL/MariaDB (in the target database).
+pub const MYSQL_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS orders_ledger (id BIGINT PRIMARY KEY, placed_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6))";
+
+enum Conn {
+    Postgres(tokio_postgres::Client),
+    Mysql(mysql_async::Conn),
+}
+
+async fn connect(target: &Target) -> Option<Conn> {
+    match target {
+        Target::Postgres(t) => {
+            let conninfo = format!("host={} port={} user={} password={} dbname={} connect_timeout=1", t.host, t.port, t.user, t.password, t.dbname);
+            let (client, conn) = tokio_postgres::connect(&conninfo, NoTls).await.ok()?;
+            tokio::spawn(conn);
+            Some(Conn::Postgres(client))
+        }
+        Target::Mysql(t) => {
+            let opts = mysql_async::OptsBuilder::default()
+                .ip_or_hostname(t.host.clone())
+                .tcp_port(t.port)
+                .user(Some(t.user.clone()))
+                .pass(Some(t.password.clone()))
+                .db_name(Some(t.dbname.clone()));
+            let conn = tokio::time::timeout(Duration::from_secs(1), mysql_async::Conn::new(opts)).await.ok()?.ok()?;
+            Some(Conn::Mysql(conn))
+        }
+    }
+}
+
+async fn insert(conn: &mut Conn, id: i64) -> bool {
+    use mysql_async::prelude::Queryable;
+    let work = async {
+        match conn {
+            Conn::Postgres(c) => c.execute("INSERT INTO orders_ledger (id) VALUES ($1)", &[&id]).await.is_ok(),
+            Conn::Mysql(c) => c.exec_drop("INSERT INTO orders_ledger (id) VALUES (?)", (id,)).await.is_ok(),
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(2), work).await.unwrap_or(false)
+}
 
 impl ShopLoad {
     /// Starts placing orders against PostgreSQL at `target` (ids from 1, one at a time).
     pub fn start_pg(target: PgTarget) -> ShopLoad {
+        Self::start(Target::Postgres(target))
+    }
+
+    /// Starts placing orders (ids from 1, one at a time, autocommit).
+    pub fn start(target: Target) -> ShopLoad {
         let (stop, mut stopped) = watch::channel(false);
         let ledger = Arc::new(Mutex::new(Ledger::default()));
         let shared = ledger.clone();
         let task = tokio::spawn(async move {
             let started = Instant::now();
             let mut next_id: i64 = 1;
-            let conninfo = format!(
-                "host={} port={} user={} password={} dbname={} connect_timeout=1",
-                target.host, target.port, target.user, target.password, target.dbname
-            );
             while !*stopped.borrow() {
-                let client = match tokio_postgres::connect(&conninfo, NoTls).await {
-                    Ok((client, conn)) => {
-                        tokio::spawn(conn);
-                        client
-                    }
-                    Err(_) => {
-                        shared.lock().expect("ledger").failures.push(started.elapsed());
-                        pace(&mut stopped).await;
-                        continue;
-                    }
+                let Some(mut conn) = connect(&target).await else {
+                    shared.lock().expect("ledger").failures.push(started.elapsed());
+                    pace(&mut stopped).await;
+                    continue;
                 };
                 while !*stopped.borrow() {
                     let id = next_id;
-                    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&id];
-                    let insert = client.execute("INSERT INTO orders_ledger (id) VALUES ($1)", &params);
-                    match tokio::time::timeout(Duration::from_secs(2), insert).await {
-                        Ok(Ok(_)) => {
-                            let mut l = shared.lock().expect("ledger");
-                            l.acknowledged.push(next_id);
-                            l.successes.push(started.elapsed());
-                            next_id += 1;
-                        }
-                        _ => {
-                            shared.lock().expect("ledger").failures.push(started.elapsed());
-                            // The id may or may not have committed; never reuse it.
-                            next_id += 1;
-                            break;
-                        }
+                    // The id may or may not have committed on failure; never reuse it.
+                    next_id += 1;
+                    if insert(&mut conn, id).await {
+                        let mut l = shared.lock().expect("ledger");
+                        l.acknowledged.push(id);
+                        l.successes.push(started.elapsed());
+                    } else {
+                        shared.lock().expect("ledger").failures.push(started.elapsed());
+                        break;
                     }
                 }
                 pace(&mut stopped).await;
@@ -132,6 +177,13 @@ async fn pace(stopped: &mut watch::Receiver<bool>) {
     let _ = tokio::time::timeout(Duration::from_millis(20), stopped.changed()).await;
 }
 
+/// Order ids present on a MySQL/MariaDB server (in the connection's database).
+pub async fn mysql_order_ids(conn: &mut mysql_async::Conn) -> anyhow::Result<std::collections::HashSet<i64>> {
+    use mysql_async::prelude::Queryable;
+    let ids: Vec<i64> = conn.query("SELECT id FROM orders_ledger").await?;
+    Ok(ids.into_iter().collect())
+}
+
 /// Order ids present on a PostgreSQL server.
 pub async fn pg_order_ids(client: &tokio_postgres::Client) -> anyhow::Result<std::collections::HashSet<i64>> {
     let rows = client.query("SELECT id FROM orders_ledger", &[]).await?;
@@ -153,5 +205,8 @@ mod tests {
         assert_eq!(ledger.unavailability(), Some(ms(890)));
         let present = [1, 2, 4].into_iter().collect();
         assert_eq!(ledger.missing(&present), vec![3]);
+        assert!(ledger.loss_is_a_tail(&present));
+        let holed = [1, 3].into_iter().collect();
+        assert!(!ledger.loss_is_a_tail(&holed), "2 and 4 lost around a kept 3");
     }
 }
