@@ -76,6 +76,8 @@ impl MysqlEngine {
                 message: s.message,
             },
             mysql_async::Error::Io(mysql_async::IoError::Tls(t)) => Failure::Tls(t.to_string()),
+            // rustls handshake failures arrive wrapped in io::Error.
+            other if other.to_string().contains("certificate") => Failure::Tls(other.to_string()),
             other => Failure::Connect(other.to_string()),
         }
     }

@@ -55,7 +55,8 @@ pub fn plan_manifest(plan: &PlanManifest<'_>, garage: Option<&Garage>) -> String
         plan.engine, plan.objectives, plan.failover
     );
     if let Some(backup) = plan.backup {
-        let inner = backup.trim().trim_start_matches('{').trim_end_matches('}');
+        let trimmed = backup.trim();
+        let inner = trimmed.strip_prefix('{').and_then(|b| b.strip_suffix('}')).unwrap_or(trimmed);
         out += &format!("  backup: {{store: garage, {inner}}}\n");
     }
     out
