@@ -40,9 +40,13 @@ pub fn patch(state: &AppState, req: &Req, t: &Target) -> ApiResult<Response> {
                 "PATCH requests with apply content type require a fieldManager",
             ));
         }
-        let applied = parse_patch(req, true)?;
+        let mut applied = parse_patch(req, true)?;
         if !applied.is_object() {
             return Err(ApiError::bad_request("apply patch must be an object"));
+        }
+        // Like kube-apiserver, an apply body may leave the name out: the URL names the object.
+        if meta::name(&applied).is_empty() {
+            applied["metadata"]["name"] = serde_json::Value::String(name.clone());
         }
         if meta::name(&applied) != name {
             return Err(ApiError::bad_request(format!(
