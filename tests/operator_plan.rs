@@ -292,3 +292,20 @@ async fn a_missing_backup_store_is_named() {
     .await;
     assert!(message.contains("garage"), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_schema_cannot_check_is_reported_as_invalid_spec() {
+    use lifeboat_testkit::manifests::{PlanManifest, plan_manifest};
+    let cluster = TestCluster::with_crds().await;
+    let client = cluster.sandbox.client().await;
+    // The schema accepts five fields; minute 61 does not exist.
+    let plan = PlanManifest { backup: Some(r#"{schedule: "61 * * * *", timeZone: Mars/Olympus, databases: [shop]}"#), ..PlanManifest::default() };
+    assert!(cluster.kubectl_stdin(&["apply", "-f", "-"], &plan_manifest(&plan, None)).ok);
+    let _operator = Operator::start(&cluster);
+    let plans: Api<RecoveryPlan> = Api::default_namespaced(client.clone());
+    let (_, _, message) = wait_until_async("InvalidSpec", Duration::from_secs(30), || async {
+        condition(&plans, "Ready").await.filter(|c| c.1 == "InvalidSpec")
+    })
+    .await;
+    assert!(message.contains("spec.backup.schedule") && message.contains("spec.backup.timeZone"), "{message}");
+}

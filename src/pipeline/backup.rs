@@ -211,7 +211,9 @@ pub async fn dump_to_object(
             let pipe = stdout.into_owned_fd().map(std::fs::File::from);
             tokio::task::spawn_blocking(move || compress(ReadAhead::spawn(pipe?), sink, level, &recipients))
         }
-        None => tokio::task::spawn_blocking(move || compress(std::io::empty(), sink, level, &recipients)),
+        None => {
+            tokio::task::spawn_blocking(move || compress(ReadAhead::spawn(std::io::empty()), sink, level, &recipients))
+        }
     };
 
     let pumped = pump(&mut upload, full_rx, free_tx).await;

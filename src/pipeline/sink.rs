@@ -2,7 +2,7 @@
 //! and the reader that hashes a stored object on its way back.
 
 use std::io::{self, Read, Write};
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use age::x25519::Recipient;
 use sha2::{Digest, Sha256};
@@ -87,27 +87,12 @@ impl Write for PartSink {
     }
 }
 
-fn copy_all(input: &mut impl Read, out: &mut impl Write) -> io::Result<u64> {
-    let mut buf = vec![0u8; READ_CHUNK];
-    let mut total = 0u64;
-    loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        out.write_all(&buf[..n])?;
-        total += n as u64;
-    }
-}
-
 /// Reads `source` on its own thread, a few chunks ahead, so the dump command keeps
-/// writing while the caller compresses (as the zstd CLI's I/O thread does).
+/// writing while the caller compresses (as the zstd CLI's I/O thread does). Chunk
+/// buffers are recycled: no allocation or zeroing per read.
 pub struct ReadAhead {
-    chunks: Receiver<io::Result<Vec<u8>>>,
-    current: Vec<u8>,
-    pos: usize,
+    chunks: Receiver<io::Result<(Vec<u8>, usize)>>,
+    free: SyncSender<Vec<u8>>,
 }
 
 /// Chunks read ahead (each up to READ_CHUNK bytes).
@@ -115,19 +100,24 @@ const READ_AHEAD: usize = 8;
 
 impl ReadAhead {
     pub fn spawn(mut source: impl Read + Send + 'static) -> Self {
-        let (tx, rx) = std::sync::mpsc::sync_channel(READ_AHEAD);
+        let (tx, chunks) = sync_channel(READ_AHEAD);
+        let (free, free_rx) = sync_channel::<Vec<u8>>(READ_AHEAD + 1);
+        for _ in 0..=READ_AHEAD {
+            let _ = free.try_send(vec![0u8; READ_CHUNK]);
+        }
         std::thread::spawn(move || {
-            loop {
-                let mut buf = vec![0u8; READ_CHUNK];
+            // Ends when the input ends or the consumer is gone.
+            while let Ok(mut buf) = free_rx.recv() {
                 match source.read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => {
-                        buf.truncate(n);
-                        if tx.send(Ok(buf)).is_err() {
+                        if tx.send(Ok((buf, n))).is_err() {
                             break;
                         }
                     }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                        let _ = tx.send(Ok((buf, 0)));
+                    }
                     Err(e) => {
                         let _ = tx.send(Err(e));
                         break;
@@ -135,31 +125,19 @@ impl ReadAhead {
                 }
             }
         });
-        ReadAhead {
-            chunks: rx,
-            current: Vec::new(),
-            pos: 0,
-        }
+        ReadAhead { chunks, free }
     }
-}
 
-impl Read for ReadAhead {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.pos == self.current.len() {
-            match self.chunks.recv() {
-                Ok(Ok(chunk)) => {
-                    self.current = chunk;
-                    self.pos = 0;
-                }
-                Ok(Err(e)) => return Err(e),
-                // The reader thread ended: end of input.
-                Err(_) => return Ok(0),
-            }
+    /// Feeds every chunk to `f`, in order, until the end of input. Returns the byte count.
+    pub fn for_each(self, mut f: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<u64> {
+        let mut total = 0u64;
+        for message in self.chunks.iter() {
+            let (buf, n) = message?;
+            f(&buf[..n])?;
+            total += n as u64;
+            let _ = self.free.try_send(buf);
         }
-        let n = out.len().min(self.current.len() - self.pos);
-        out[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
+        Ok(total)
     }
 }
 
@@ -171,11 +149,11 @@ pub struct Compressed {
 }
 
 /// Compresses (and encrypts to `recipients`, if any) all of `input` into `sink`.
-pub fn compress(mut input: impl Read, sink: PartSink, level: i32, recipients: &[Recipient]) -> io::Result<Compressed> {
+pub fn compress(input: ReadAhead, sink: PartSink, level: i32, recipients: &[Recipient]) -> io::Result<Compressed> {
     let (raw_size, sink) = if recipients.is_empty() {
         let mut zstd = zstd::Encoder::new(sink, level)?;
         zstd.include_checksum(true)?;
-        let raw = copy_all(&mut input, &mut zstd)?;
+        let raw = input.for_each(|chunk| zstd.write_all(chunk))?;
         (raw, zstd.finish()?)
     } else {
         let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
@@ -183,7 +161,7 @@ pub fn compress(mut input: impl Read, sink: PartSink, level: i32, recipients: &[
         let age = encryptor.wrap_output(sink)?;
         let mut zstd = zstd::Encoder::new(age, level)?;
         zstd.include_checksum(true)?;
-        let raw = copy_all(&mut input, &mut zstd)?;
+        let raw = input.for_each(|chunk| zstd.write_all(chunk))?;
         (raw, zstd.finish()?.finish()?)
     };
     let (sha256, size) = sink.finish()?;

@@ -108,32 +108,19 @@ pub async fn reconcile(plan: Arc<RecoveryPlan>, ctx: Arc<Context>) -> Result<Act
 
     // Validate what the schema cannot.
     let problems = validate_plan(&plan.spec);
-    let (Ok(rpo), Ok(rto), Ok(interval)) = (
+    let parsed = match (
         parse_duration("rpo", &plan.spec.objectives.rpo),
         parse_duration("rto", &plan.spec.objectives.rto),
         parse_duration("probeInterval", &plan.spec.failover.probe_interval),
-    ) else {
-        write_status(
-            &ctx,
-            &plan,
-            &namespace,
-            previous,
-            vec![("Ready", "False", "InvalidSpec", describe(&problems))],
-        )
-        .await?;
+    ) {
+        (Ok(rpo), Ok(rto), Ok(interval)) if problems.is_empty() => Some((rpo, rto, interval)),
+        _ => None,
+    };
+    let Some((rpo, rto, interval)) = parsed else {
+        let conditions = vec![("Ready", "False", "InvalidSpec", describe(&problems))];
+        write_status(&ctx, &plan, &namespace, previous, conditions).await?;
         return Ok(Action::requeue(Duration::from_secs(60)));
     };
-    if !problems.is_empty() {
-        write_status(
-            &ctx,
-            &plan,
-            &namespace,
-            previous,
-            vec![("Ready", "False", "InvalidSpec", describe(&problems))],
-        )
-        .await?;
-        return Ok(Action::requeue(Duration::from_secs(60)));
-    }
     if let Err(wait) = ctx.pacer.due(
         &format!("plan/{namespace}/{name}"),
         super::pacer::fingerprint(&*plan),
