@@ -35,21 +35,31 @@ async fn ready_and_routed(client: &kube::Client, primary_host: &str) -> String {
     let plans: Api<RecoveryPlan> = Api::default_namespaced(client.clone());
     wait_until_async("plan Ready", Duration::from_secs(60), || async {
         let s = plans.get("shop").await.ok()?.status?;
-        s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True").then_some(())
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+            .then_some(())
     })
     .await;
     let services: Api<Service> = Api::default_namespaced(client.clone());
-    let ip = wait_until_async("writer Service selects the primary", Duration::from_secs(30), || async {
-        let svc = services.get("db").await.ok()?;
-        let spec = svc.spec?;
-        (spec.selector?.get("lifeboat.dev/role")? == "primary").then_some(spec.cluster_ip?)
-    })
+    let ip = wait_until_async(
+        "writer Service selects the primary",
+        Duration::from_secs(30),
+        || async {
+            let svc = services.get("db").await.ok()?;
+            let spec = svc.spec?;
+            (spec.selector?.get("lifeboat.dev/role")? == "primary").then_some(spec.cluster_ip?)
+        },
+    )
     .await;
     // The proxy routes by the Service's endpoints: wait until they hold the primary alone.
     let endpoints: Api<Endpoints> = Api::default_namespaced(client.clone());
     wait_until_async("endpoints hold only the primary", Duration::from_secs(30), || async {
         let subsets = endpoints.get("db").await.ok()?.subsets?;
-        let ips: Vec<String> = subsets.iter().flat_map(|s| s.addresses.iter().flatten().map(|a| a.ip.clone())).collect();
+        let ips: Vec<String> = subsets
+            .iter()
+            .flat_map(|s| s.addresses.iter().flatten().map(|a| a.ip.clone()))
+            .collect();
         (ips == vec![primary_host.to_string()]).then_some(())
     })
     .await;
@@ -59,15 +69,29 @@ async fn ready_and_routed(client: &kube::Client, primary_host: &str) -> String {
 async fn failover_outcome(client: &kube::Client) -> FailoverStatus {
     let failovers: Api<Failover> = Api::default_namespaced(client.clone());
     wait_until_async("failover ended", Duration::from_secs(60), || async {
-        let s = failovers.list(&ListParams::default()).await.ok()?.items.into_iter().next()?.status?;
-        matches!(s.phase, Some(FailoverPhase::Completed | FailoverPhase::Refused | FailoverPhase::Failed)).then_some(s)
+        let s = failovers
+            .list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .next()?
+            .status?;
+        matches!(
+            s.phase,
+            Some(FailoverPhase::Completed | FailoverPhase::Refused | FailoverPhase::Failed)
+        )
+        .then_some(s)
     })
     .await
 }
 
 async fn orders_flow(load: &ShopLoad, more: usize) {
     let base = load.acknowledged();
-    wait_until_async("orders flowing", Duration::from_secs(30), || async { (load.acknowledged() >= base + more).then_some(()) }).await;
+    wait_until_async("orders flowing", Duration::from_secs(30), || async {
+        (load.acknowledged() >= base + more).then_some(())
+    })
+    .await;
 }
 
 fn report(what: &str, ledger: &Ledger, present: &HashSet<i64>) {
@@ -83,99 +107,209 @@ fn report(what: &str, ledger: &Ledger, present: &HashSet<i64>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_unplanned_failover_loses_at_most_a_tail() {
     use lifeboat_testkit::pg::{PASSWORD, PASSWORD_USER, PgCluster, PgOptions};
-    let mut pg = PgCluster::start(PgOptions { replicas: 2, ..PgOptions::default() }).await.expect("postgres");
-    pg.primary.execute(lifeboat_testkit::shop_load::PG_SCHEMA).await.expect("schema");
+    let mut pg = PgCluster::start(PgOptions {
+        replicas: 2,
+        ..PgOptions::default()
+    })
+    .await
+    .expect("postgres");
+    pg.primary
+        .execute(lifeboat_testkit::shop_load::PG_SCHEMA)
+        .await
+        .expect("schema");
     let cluster = TestCluster::with_crds().await;
     let hosts = [pg.primary.host(), pg.replicas[0].host(), pg.replicas[1].host()];
-    let plan = PlanManifest { failover: "{probeInterval: 1s, failureThreshold: 3}", ..PlanManifest::default() };
+    let plan = PlanManifest {
+        failover: "{probeInterval: 1s, failureThreshold: 3}",
+        ..PlanManifest::default()
+    };
     let client = setup(&cluster, &hosts, &plan).await;
     let _operator = OperatorProcess::start(&exe(), cluster.kubeconfig(), "op", &[]);
     let ip = ready_and_routed(&client, &hosts[0]).await;
-    let load = ShopLoad::start(Target::Postgres(PgTarget { host: ip, port: 5432, user: PASSWORD_USER.into(), password: PASSWORD.into(), dbname: "postgres".into() }));
+    let load = ShopLoad::start(Target::Postgres(PgTarget {
+        host: ip,
+        port: 5432,
+        user: PASSWORD_USER.into(),
+        password: PASSWORD.into(),
+        dbname: "postgres".into(),
+    }));
     orders_flow(&load, 100).await;
     pg.primary.stop_immediate().await.expect("kill primary");
     let outcome = failover_outcome(&client).await;
     assert_eq!(outcome.phase, Some(FailoverPhase::Completed), "{:?}", outcome.message);
     orders_flow(&load, 100).await;
     let ledger = load.stop().await;
-    let promoted = if outcome.new_primary.as_deref() == Some("db-1") { &pg.replicas[0] } else { &pg.replicas[1] };
-    let present = lifeboat_testkit::shop_load::pg_order_ids(&promoted.connect().await.expect("connect")).await.expect("ids");
+    let promoted = if outcome.new_primary.as_deref() == Some("db-1") {
+        &pg.replicas[0]
+    } else {
+        &pg.replicas[1]
+    };
+    let present = lifeboat_testkit::shop_load::pg_order_ids(&promoted.connect().await.expect("connect"))
+        .await
+        .expect("ids");
     report("postgres failover", &ledger, &present);
-    assert!(ledger.loss_is_a_tail(&present), "only orders after the replica's last received position may be lost");
+    assert!(
+        ledger.loss_is_a_tail(&present),
+        "only orders after the replica's last received position may be lost"
+    );
     // Asynchronous streaming on loopback: at most the commits in flight when the primary died.
-    assert!(ledger.missing(&present).len() <= 5, "{} lost", ledger.missing(&present).len());
-    assert!(ledger.unavailability().is_some_and(|d| d < Duration::from_secs(10)), "{:?}", ledger.unavailability());
+    assert!(
+        ledger.missing(&present).len() <= 5,
+        "{} lost",
+        ledger.missing(&present).len()
+    );
+    assert!(
+        ledger.unavailability().is_some_and(|d| d < Duration::from_secs(10)),
+        "{:?}",
+        ledger.unavailability()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_synchronous_replication_loses_nothing() {
     use lifeboat_testkit::pg::{PASSWORD, PASSWORD_USER, PgCluster, PgOptions};
-    let options = PgOptions { replicas: 2, synchronous_standby_names: Some("ANY 1 (replica1, replica2)".into()), ..PgOptions::default() };
+    let options = PgOptions {
+        replicas: 2,
+        synchronous_standby_names: Some("ANY 1 (replica1, replica2)".into()),
+        ..PgOptions::default()
+    };
     let mut pg = PgCluster::start(options).await.expect("postgres");
-    pg.primary.execute(lifeboat_testkit::shop_load::PG_SCHEMA).await.expect("schema");
+    pg.primary
+        .execute(lifeboat_testkit::shop_load::PG_SCHEMA)
+        .await
+        .expect("schema");
     let cluster = TestCluster::with_crds().await;
     let hosts = [pg.primary.host(), pg.replicas[0].host(), pg.replicas[1].host()];
     let client = setup(&cluster, &hosts, &PlanManifest::default()).await;
     let _operator = OperatorProcess::start(&exe(), cluster.kubeconfig(), "op", &[]);
     let ip = ready_and_routed(&client, &hosts[0]).await;
-    let load = ShopLoad::start(Target::Postgres(PgTarget { host: ip, port: 5432, user: PASSWORD_USER.into(), password: PASSWORD.into(), dbname: "postgres".into() }));
+    let load = ShopLoad::start(Target::Postgres(PgTarget {
+        host: ip,
+        port: 5432,
+        user: PASSWORD_USER.into(),
+        password: PASSWORD.into(),
+        dbname: "postgres".into(),
+    }));
     orders_flow(&load, 100).await;
     pg.primary.stop_immediate().await.expect("kill primary");
     let outcome = failover_outcome(&client).await;
     assert_eq!(outcome.phase, Some(FailoverPhase::Completed), "{:?}", outcome.message);
     orders_flow(&load, 50).await;
     let ledger = load.stop().await;
-    let promoted = if outcome.new_primary.as_deref() == Some("db-1") { &pg.replicas[0] } else { &pg.replicas[1] };
-    let present = lifeboat_testkit::shop_load::pg_order_ids(&promoted.connect().await.expect("connect")).await.expect("ids");
+    let promoted = if outcome.new_primary.as_deref() == Some("db-1") {
+        &pg.replicas[0]
+    } else {
+        &pg.replicas[1]
+    };
+    let present = lifeboat_testkit::shop_load::pg_order_ids(&promoted.connect().await.expect("connect"))
+        .await
+        .expect("ids");
     report("postgres synchronous failover", &ledger, &present);
-    assert_eq!(ledger.missing(&present), Vec::<i64>::new(), "RPO = 0: no acknowledged order lost");
+    assert_eq!(
+        ledger.missing(&present),
+        Vec::<i64>::new(),
+        "RPO = 0: no acknowledged order lost"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_unplanned_failover_loses_at_most_a_tail() {
     use lifeboat_testkit::mariadb::{MariaCluster, MariaOptions, PASSWORD, PASSWORD_USER};
-    let mut db = MariaCluster::start(MariaOptions { replicas: 2 }).await.expect("mariadb");
+    let mut db = MariaCluster::start(MariaOptions { replicas: 2 })
+        .await
+        .expect("mariadb");
     db.primary.execute("CREATE DATABASE shop").await.expect("db");
-    db.primary.execute(&format!("USE shop; {}", lifeboat_testkit::shop_load::MYSQL_SCHEMA)).await.expect("schema");
+    db.primary
+        .execute(&format!("USE shop; {}", lifeboat_testkit::shop_load::MYSQL_SCHEMA))
+        .await
+        .expect("schema");
     let cluster = TestCluster::with_crds().await;
     let hosts = [db.primary.host(), db.replicas[0].host(), db.replicas[1].host()];
-    let plan = PlanManifest { engine: "mysql", username: PASSWORD_USER, password: PASSWORD, port: 3306, ..PlanManifest::default() };
+    let plan = PlanManifest {
+        engine: "mysql",
+        username: PASSWORD_USER,
+        password: PASSWORD,
+        port: 3306,
+        ..PlanManifest::default()
+    };
     let client = setup(&cluster, &hosts, &plan).await;
     let _operator = OperatorProcess::start(&exe(), cluster.kubeconfig(), "op", &[]);
     let ip = ready_and_routed(&client, &hosts[0]).await;
-    let load = ShopLoad::start(Target::Mysql(PgTarget { host: ip, port: 3306, user: PASSWORD_USER.into(), password: PASSWORD.into(), dbname: "shop".into() }));
+    let load = ShopLoad::start(Target::Mysql(PgTarget {
+        host: ip,
+        port: 3306,
+        user: PASSWORD_USER.into(),
+        password: PASSWORD.into(),
+        dbname: "shop".into(),
+    }));
     orders_flow(&load, 100).await;
     db.primary.kill9().await.expect("kill -9 primary");
     let outcome = failover_outcome(&client).await;
     assert_eq!(outcome.phase, Some(FailoverPhase::Completed), "{:?}", outcome.message);
     orders_flow(&load, 100).await;
     let ledger = load.stop().await;
-    let promoted = if outcome.new_primary.as_deref() == Some("db-1") { &db.replicas[0] } else { &db.replicas[1] };
+    let promoted = if outcome.new_primary.as_deref() == Some("db-1") {
+        &db.replicas[0]
+    } else {
+        &db.replicas[1]
+    };
     let mut conn = promoted.connect().await.expect("connect");
-    mysql_async::prelude::Queryable::query_drop(&mut conn, "USE shop").await.expect("use");
-    let present = lifeboat_testkit::shop_load::mysql_order_ids(&mut conn).await.expect("ids");
+    mysql_async::prelude::Queryable::query_drop(&mut conn, "USE shop")
+        .await
+        .expect("use");
+    let present = lifeboat_testkit::shop_load::mysql_order_ids(&mut conn)
+        .await
+        .expect("ids");
     report("mariadb failover", &ledger, &present);
     assert!(ledger.loss_is_a_tail(&present));
-    assert!(ledger.missing(&present).len() <= 5, "{} lost", ledger.missing(&present).len());
+    assert!(
+        ledger.missing(&present).len() <= 5,
+        "{} lost",
+        ledger.missing(&present).len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rpo_guard_shop_sees_failed_writes_not_silent_loss() {
     use lifeboat_testkit::pg::{PASSWORD, PASSWORD_USER, PgCluster, PgOptions};
-    let mut pg = PgCluster::start(PgOptions { replicas: 1, ..PgOptions::default() }).await.expect("postgres");
-    pg.primary.execute(lifeboat_testkit::shop_load::PG_SCHEMA).await.expect("schema");
+    let mut pg = PgCluster::start(PgOptions {
+        replicas: 1,
+        ..PgOptions::default()
+    })
+    .await
+    .expect("postgres");
+    pg.primary
+        .execute(lifeboat_testkit::shop_load::PG_SCHEMA)
+        .await
+        .expect("schema");
     let cluster = TestCluster::with_crds().await;
     let hosts = [pg.primary.host(), pg.replicas[0].host()];
-    let plan = PlanManifest { failover: "{probeInterval: 500ms, failureThreshold: 3, maxDataLoss: 2s}", ..PlanManifest::default() };
+    let plan = PlanManifest {
+        failover: "{probeInterval: 500ms, failureThreshold: 3, maxDataLoss: 2s}",
+        ..PlanManifest::default()
+    };
     let client = setup(&cluster, &hosts, &plan).await;
     let _operator = OperatorProcess::start(&exe(), cluster.kubeconfig(), "op", &[]);
     let ip = ready_and_routed(&client, &hosts[0]).await;
-    let load = ShopLoad::start(Target::Postgres(PgTarget { host: ip, port: 5432, user: PASSWORD_USER.into(), password: PASSWORD.into(), dbname: "postgres".into() }));
-    pg.replicas[0].execute("SELECT pg_wal_replay_pause()").await.expect("pause");
+    let load = ShopLoad::start(Target::Postgres(PgTarget {
+        host: ip,
+        port: 5432,
+        user: PASSWORD_USER.into(),
+        password: PASSWORD.into(),
+        dbname: "postgres".into(),
+    }));
+    pg.replicas[0]
+        .execute("SELECT pg_wal_replay_pause()")
+        .await
+        .expect("pause");
     let plans: Api<RecoveryPlan> = Api::default_namespaced(client.clone());
     wait_until_async("replica lag above maxDataLoss", Duration::from_secs(30), || async {
         let s = plans.get("shop").await.ok()?.status?;
-        s.members.iter().find(|m| m.name == "db-1")?.lag_seconds.filter(|l| *l > 3.0)
+        s.members
+            .iter()
+            .find(|m| m.name == "db-1")?
+            .lag_seconds
+            .filter(|l| *l > 3.0)
     })
     .await;
     pg.primary.stop_immediate().await.expect("kill primary");
@@ -185,11 +319,24 @@ async fn rpo_guard_shop_sees_failed_writes_not_silent_loss() {
     let at_refusal = load.acknowledged();
     let blocked = wait_until_async("FailoverBlocked", Duration::from_secs(20), || async {
         let s = plans.get("shop").await.ok()?.status?;
-        s.conditions.into_iter().find(|c| c.type_ == "FailoverBlocked" && c.status == "True")
+        s.conditions
+            .into_iter()
+            .find(|c| c.type_ == "FailoverBlocked" && c.status == "True")
     })
     .await;
-    assert_eq!(load.acknowledged(), at_refusal, "writes fail instead: {}", blocked.message);
+    assert_eq!(
+        load.acknowledged(),
+        at_refusal,
+        "writes fail instead: {}",
+        blocked.message
+    );
     let ledger = load.stop().await;
     assert!(ledger.failures.len() > 1, "the shop saw its writes fail");
-    assert!(pg.replicas[0].query_one::<bool>("SELECT pg_is_in_recovery()").await.expect("query"), "no promotion");
+    assert!(
+        pg.replicas[0]
+            .query_one::<bool>("SELECT pg_is_in_recovery()")
+            .await
+            .expect("query"),
+        "no promotion"
+    );
 }

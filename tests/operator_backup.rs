@@ -11,66 +11,12 @@ use lifeboat::storage::catalog::list_backups;
 use lifeboat::storage::client::Store;
 use lifeboat::storage::config::{StaticCredentials, StoreConfig};
 use lifeboat_testkit::cluster::{TestCluster, register_pod};
+use lifeboat_testkit::manifests::{PlanManifest, plan_manifest};
+use lifeboat_testkit::operator::OperatorProcess;
 use lifeboat_testkit::pg::shop::{ShopSize, create_shop};
-use lifeboat_testkit::pg::{PASSWORD, PASSWORD_USER, PgCluster, PgOptions};
+use lifeboat_testkit::pg::{PgCluster, PgOptions};
 use lifeboat_testkit::s3::Garage;
 use lifeboat_testkit::tools::wait_until_async;
-
-struct Operator(std::process::Child);
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn manifest(garage: &Garage) -> String {
-    format!(
-        r#"
-apiVersion: v1
-kind: Secret
-metadata: {{name: db-credentials}}
-stringData: {{username: {PASSWORD_USER}, password: {PASSWORD}}}
----
-apiVersion: v1
-kind: Secret
-metadata: {{name: s3-keys}}
-stringData: {{AWS_ACCESS_KEY_ID: {key}, AWS_SECRET_ACCESS_KEY: {secret}}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: db}}
-spec: {{selector: {{app: db}}, ports: [{{port: 5432}}]}}
----
-apiVersion: lifeboat.dev/v1alpha1
-kind: BackupStore
-metadata: {{name: garage}}
-spec:
-  s3: {{bucket: {bucket}, endpoint: '{endpoint}', region: {region}, forcePathStyle: true, credentialsSecret: {{name: s3-keys}}}}
----
-apiVersion: lifeboat.dev/v1alpha1
-kind: RecoveryPlan
-metadata: {{name: shop}}
-spec:
-  engine: postgres
-  members: {{selector: {{matchLabels: {{app: db}}}}}}
-  credentialsSecret: {{name: db-credentials}}
-  writerService: db
-  objectives: {{rpo: 1m, rto: 1m}}
-  backup:
-    schedule: "*/2 * * * * *"
-    store: garage
-    databases: [shop]
-    retention: {{keepLast: 2}}
-"#,
-        key = garage.access_key(),
-        secret = garage.secret_key(),
-        bucket = garage.bucket(),
-        endpoint = garage.endpoint(),
-        region = garage.region(),
-    )
-}
 
 async fn store(garage: &Garage) -> Store {
     let mut config = StoreConfig::new(garage.bucket());
@@ -102,21 +48,20 @@ async fn scheduled_backups_complete_and_retention_trims_objects_and_s3() {
     let client = cluster.sandbox.client().await;
     register_pod(&client, "default", "db-0", &[("app", "db")], &pg.primary.host()).await;
     register_pod(&client, "default", "db-1", &[("app", "db")], &pg.replicas[0].host()).await;
-    let run = cluster.kubectl_stdin(&["apply", "-f", "-"], &manifest(&garage));
+    let plan = PlanManifest {
+        backup: Some(r#"{schedule: "*/2 * * * * *", databases: [shop], retention: {keepLast: 2}}"#),
+        objectives: "{rpo: 1m, rto: 1m}",
+        ..PlanManifest::default()
+    };
+    let run = cluster.kubectl_stdin(&["apply", "-f", "-"], &plan_manifest(&plan, Some(&garage)));
     assert!(run.ok, "{}", run.stderr);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port();
-    let _operator = Operator(
-        std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
-            .arg("operator")
-            .env("KUBECONFIG", cluster.kubeconfig())
-            .env("LIFEBOAT_HTTP_ADDR", format!("127.0.0.1:{port}"))
-            .env("POD_NAME", "op")
-            .spawn()
-            .expect("operator"),
-    );
+    let address = format!("127.0.0.1:{port}");
+    let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_lifeboat"));
+    let _operator = OperatorProcess::start(&exe, cluster.kubeconfig(), "op", &[("LIFEBOAT_HTTP_ADDR", &address)]);
     let backups: Api<Backup> = Api::default_namespaced(client.clone());
     let plans: Api<RecoveryPlan> = Api::default_namespaced(client.clone());
 

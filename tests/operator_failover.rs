@@ -9,35 +9,20 @@ use kube::Api;
 use kube::api::{ListParams, PostParams};
 use lifeboat::api::{Failover, FailoverPhase, FailoverStatus, RecoveryPlan};
 use lifeboat_testkit::cluster::{TestCluster, register_pod};
+use lifeboat_testkit::manifests::{PlanManifest, plan_manifest};
 use lifeboat_testkit::operator::OperatorProcess;
 use lifeboat_testkit::pg::{PASSWORD, PASSWORD_USER, PgCluster, PgOptions};
 use lifeboat_testkit::shop_load::{PG_SCHEMA, PgTarget, ShopLoad, pg_order_ids};
 use lifeboat_testkit::tools::wait_until_async;
 
 fn manifest(max_data_loss: &str) -> String {
-    format!(
-        r#"
-apiVersion: v1
-kind: Secret
-metadata: {{name: db-credentials}}
-stringData: {{username: {PASSWORD_USER}, password: {PASSWORD}}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: db}}
-spec: {{selector: {{app: db}}, ports: [{{port: 5432}}]}}
----
-apiVersion: lifeboat.dev/v1alpha1
-kind: RecoveryPlan
-metadata: {{name: shop}}
-spec:
-  engine: postgres
-  members: {{selector: {{matchLabels: {{app: db}}}}}}
-  credentialsSecret: {{name: db-credentials}}
-  writerService: db
-  objectives: {{rpo: 1m, rto: 30s}}
-  failover: {{probeInterval: 500ms, failureThreshold: 3, maxDataLoss: {max_data_loss}}}
-"#
+    let failover = format!("{{probeInterval: 500ms, failureThreshold: 3, maxDataLoss: {max_data_loss}}}");
+    plan_manifest(
+        &PlanManifest {
+            failover: &failover,
+            ..PlanManifest::default()
+        },
+        None,
     )
 }
 

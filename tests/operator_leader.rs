@@ -7,10 +7,11 @@ use std::time::Duration;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use lifeboat_testkit::cluster::TestCluster;
+use lifeboat_testkit::operator::OperatorProcess;
 use lifeboat_testkit::tools::{wait_until, wait_until_async};
 
 struct Operator {
-    child: std::process::Child,
+    _process: OperatorProcess,
     metrics: String,
 }
 
@@ -21,18 +22,17 @@ impl Operator {
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
-            .arg("operator")
-            .env("KUBECONFIG", cluster.kubeconfig())
-            .env("LIFEBOAT_HTTP_ADDR", format!("127.0.0.1:{port}"))
-            .env("POD_NAME", identity)
-            .env("POD_NAMESPACE", "default")
-            .env("LIFEBOAT_LEASE_SECONDS", "3")
-            .spawn()
-            .expect("operator starts");
+        let address = format!("127.0.0.1:{port}");
+        let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_lifeboat"));
+        let process = OperatorProcess::start(
+            &exe,
+            cluster.kubeconfig(),
+            identity,
+            &[("LIFEBOAT_HTTP_ADDR", &address)],
+        );
         Operator {
-            child,
-            metrics: format!("http://127.0.0.1:{port}/metrics"),
+            _process: process,
+            metrics: format!("http://{address}/metrics"),
         }
     }
 
@@ -52,13 +52,6 @@ impl Operator {
                 .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
                 .sum(),
         )
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -8,6 +8,7 @@ use kube::Api;
 use kube::api::ListParams;
 use lifeboat::api::{Failover, FailoverPhase};
 use lifeboat_testkit::cluster::{TestCluster, register_pod};
+use lifeboat_testkit::manifests::{PlanManifest, plan_manifest};
 use lifeboat_testkit::mariadb::{MariaCluster, MariaOptions, PASSWORD, PASSWORD_USER};
 use lifeboat_testkit::operator::OperatorProcess;
 use lifeboat_testkit::tools::wait_until_async;
@@ -27,30 +28,14 @@ async fn mariadb_primary_killed_replica_promoted_other_follows() {
     register_pod(&client, "default", "db-0", &[("app", "db")], &db.primary.host()).await;
     register_pod(&client, "default", "db-1", &[("app", "db")], &db.replicas[0].host()).await;
     register_pod(&client, "default", "db-2", &[("app", "db")], &db.replicas[1].host()).await;
-    let manifest = format!(
-        r#"
-apiVersion: v1
-kind: Secret
-metadata: {{name: db-credentials}}
-stringData: {{username: {PASSWORD_USER}, password: {PASSWORD}}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: db}}
-spec: {{selector: {{app: db}}, ports: [{{port: 3306}}]}}
----
-apiVersion: lifeboat.dev/v1alpha1
-kind: RecoveryPlan
-metadata: {{name: catalog}}
-spec:
-  engine: mysql
-  members: {{selector: {{matchLabels: {{app: db}}}}}}
-  credentialsSecret: {{name: db-credentials}}
-  writerService: db
-  objectives: {{rpo: 1m, rto: 30s}}
-  failover: {{probeInterval: 500ms, failureThreshold: 3}}
-"#
-    );
+    let plan = PlanManifest {
+        engine: "mysql",
+        username: PASSWORD_USER,
+        password: PASSWORD,
+        port: 3306,
+        ..PlanManifest::default()
+    };
+    let manifest = plan_manifest(&plan, None);
     assert!(cluster.kubectl_stdin(&["apply", "-f", "-"], &manifest).ok);
     let _operator = OperatorProcess::start(
         &PathBuf::from(env!("CARGO_BIN_EXE_lifeboat")),
@@ -74,7 +59,11 @@ spec:
     // after the kill would be lifeboat's fault, not replication's.
     for replica in &db.replicas {
         wait_until_async("replica caught up", Duration::from_secs(30), || async {
-            replica.query_one::<i64>("SELECT COUNT(*) FROM catalog.products").await.ok().filter(|n| *n == 50)
+            replica
+                .query_one::<i64>("SELECT COUNT(*) FROM catalog.products")
+                .await
+                .ok()
+                .filter(|n| *n == 50)
         })
         .await;
     }

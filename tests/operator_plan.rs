@@ -7,29 +7,20 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::Api;
 use lifeboat::api::{Failover, FailoverPhase, RecoveryPlan};
 use lifeboat_testkit::cluster::{TestCluster, register_pod};
+use lifeboat_testkit::operator::OperatorProcess;
 use lifeboat_testkit::pg::{PASSWORD, PASSWORD_USER, PgCluster, PgOptions};
 use lifeboat_testkit::tools::wait_until_async;
 
-struct Operator(std::process::Child);
+struct Operator;
 
 impl Operator {
-    fn start(cluster: &TestCluster) -> Operator {
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
-            .arg("operator")
-            .env("KUBECONFIG", cluster.kubeconfig())
-            .env("LIFEBOAT_HTTP_ADDR", "127.0.0.1:0")
-            .env("POD_NAME", "op")
-            .env("LIFEBOAT_LEASE_SECONDS", "3")
-            .spawn()
-            .expect("operator starts");
-        Operator(child)
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+    fn start(cluster: &TestCluster) -> OperatorProcess {
+        OperatorProcess::start(
+            std::path::Path::new(env!("CARGO_BIN_EXE_lifeboat")),
+            cluster.kubeconfig(),
+            "op",
+            &[],
+        )
     }
 }
 
@@ -299,13 +290,23 @@ async fn what_the_schema_cannot_check_is_reported_as_invalid_spec() {
     let cluster = TestCluster::with_crds().await;
     let client = cluster.sandbox.client().await;
     // The schema accepts five fields; minute 61 does not exist.
-    let plan = PlanManifest { backup: Some(r#"{schedule: "61 * * * *", timeZone: Mars/Olympus, databases: [shop]}"#), ..PlanManifest::default() };
-    assert!(cluster.kubectl_stdin(&["apply", "-f", "-"], &plan_manifest(&plan, None)).ok);
+    let plan = PlanManifest {
+        backup: Some(r#"{schedule: "61 * * * *", timeZone: Mars/Olympus, databases: [shop]}"#),
+        ..PlanManifest::default()
+    };
+    assert!(
+        cluster
+            .kubectl_stdin(&["apply", "-f", "-"], &plan_manifest(&plan, None))
+            .ok
+    );
     let _operator = Operator::start(&cluster);
     let plans: Api<RecoveryPlan> = Api::default_namespaced(client.clone());
     let (_, _, message) = wait_until_async("InvalidSpec", Duration::from_secs(30), || async {
         condition(&plans, "Ready").await.filter(|c| c.1 == "InvalidSpec")
     })
     .await;
-    assert!(message.contains("spec.backup.schedule") && message.contains("spec.backup.timeZone"), "{message}");
+    assert!(
+        message.contains("spec.backup.schedule") && message.contains("spec.backup.timeZone"),
+        "{message}"
+    );
 }

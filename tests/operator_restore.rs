@@ -8,57 +8,21 @@ use kube::Api;
 use kube::api::PostParams;
 use lifeboat::api::{Backup, BackupPhase, Restore, RestorePhase};
 use lifeboat_testkit::cluster::{TestCluster, register_pod};
+use lifeboat_testkit::manifests::{PlanManifest, plan_manifest};
 use lifeboat_testkit::operator::OperatorProcess;
 use lifeboat_testkit::pg::shop::{ShopSize, create_shop, table_sums};
-use lifeboat_testkit::pg::{PASSWORD, PASSWORD_USER, PgCluster, PgOptions};
+use lifeboat_testkit::pg::{PgCluster, PgOptions};
 use lifeboat_testkit::s3::Garage;
 use lifeboat_testkit::tools::wait_until_async;
 
 fn setup(garage: &Garage) -> String {
-    format!(
-        r#"
-apiVersion: v1
-kind: Secret
-metadata: {{name: db-credentials}}
-stringData: {{username: {PASSWORD_USER}, password: {PASSWORD}}}
----
-apiVersion: v1
-kind: Secret
-metadata: {{name: s3-keys}}
-stringData: {{AWS_ACCESS_KEY_ID: {}, AWS_SECRET_ACCESS_KEY: {}}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: db}}
-spec: {{selector: {{app: db}}, ports: [{{port: 5432}}]}}
----
-apiVersion: lifeboat.dev/v1alpha1
-kind: BackupStore
-metadata: {{name: garage}}
-spec: {{s3: {{bucket: {}, endpoint: '{}', region: {}, forcePathStyle: true, credentialsSecret: {{name: s3-keys}}}}}}
----
-apiVersion: lifeboat.dev/v1alpha1
-kind: RecoveryPlan
-metadata: {{name: shop}}
-spec:
-  engine: postgres
-  members: {{selector: {{matchLabels: {{app: db}}}}}}
-  credentialsSecret: {{name: db-credentials}}
-  writerService: db
-  objectives: {{rpo: 1h, rto: 1h}}
-  backup: {{schedule: "@yearly", store: garage, databases: [shop]}}
----
-apiVersion: lifeboat.dev/v1alpha1
-kind: Backup
-metadata: {{name: manual}}
-spec: {{plan: shop}}
-"#,
-        garage.access_key(),
-        garage.secret_key(),
-        garage.bucket(),
-        garage.endpoint(),
-        garage.region()
-    )
+    let plan = PlanManifest {
+        backup: Some(r#"{schedule: "@yearly", databases: [shop]}"#),
+        objectives: "{rpo: 1h, rto: 1h}",
+        ..PlanManifest::default()
+    };
+    plan_manifest(&plan, Some(garage))
+        + "---\napiVersion: lifeboat.dev/v1alpha1\nkind: Backup\nmetadata: {name: manual}\nspec: {plan: shop}\n"
 }
 
 fn restore(name: &str, host: &str, checks: &str, renames: &str) -> Restore {

@@ -7,33 +7,9 @@ use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use lifeboat::api::BackupStore;
 use lifeboat_testkit::cluster::TestCluster;
+use lifeboat_testkit::operator::OperatorProcess;
 use lifeboat_testkit::s3::Garage;
 use lifeboat_testkit::tools::wait_until_async;
-
-/// Starts `lifeboat operator` as a process against the cluster.
-pub struct OperatorProcess(std::process::Child);
-
-impl OperatorProcess {
-    pub fn start(cluster: &TestCluster, identity: &str) -> OperatorProcess {
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
-            .arg("operator")
-            .env("KUBECONFIG", cluster.kubeconfig())
-            .env("LIFEBOAT_HTTP_ADDR", "127.0.0.1:0")
-            .env("POD_NAME", identity)
-            .env("POD_NAMESPACE", "default")
-            .env("LIFEBOAT_LEASE_SECONDS", "3")
-            .spawn()
-            .expect("operator starts");
-        OperatorProcess(child)
-    }
-}
-
-impl Drop for OperatorProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn store_yaml(garage: &Garage, secret: &str) -> String {
     format!(
@@ -65,7 +41,12 @@ async fn store_condition_follows_reality() {
     let garage = tokio::task::block_in_place(Garage::start).expect("garage starts");
     let cluster = TestCluster::with_crds().await;
     let client = cluster.sandbox.client().await;
-    let _operator = OperatorProcess::start(&cluster, "op-a");
+    let _operator = OperatorProcess::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_lifeboat")),
+        cluster.kubeconfig(),
+        "op-a",
+        &[],
+    );
     let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::default_namespaced(client.clone());
     let stores: Api<BackupStore> = Api::default_namespaced(client.clone());
 
@@ -101,21 +82,12 @@ async fn store_condition_follows_reality() {
     .await;
     assert_eq!(reason, "BadCredentials");
 
-    // Fixing the input recovers without a restart.
+    // Fixing the input recovers without a restart (the store controller watches Secrets).
     let good = secret_json("s3-keys", garage.access_key(), garage.secret_key());
     secrets
         .patch("s3-keys", &PatchParams::apply("test").force(), &Patch::Apply(&good))
         .await
         .expect("fix secret");
-    // Touch the store so the controller reconciles now rather than at its next recheck.
-    stores
-        .patch(
-            "shop",
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"metadata": {"annotations": {"touched": "1"}}})),
-        )
-        .await
-        .expect("touch");
     let (reason, message) = available(&stores, "True").await;
     assert_eq!(reason, "RoundTripSucceeded", "{message}");
 

@@ -42,6 +42,33 @@ impl ReconcileStoreError {
     }
 }
 
+/// resourceVersions of the Secrets the store reads ("-" for a missing one).
+async fn secret_versions(ctx: &Context, namespace: &str, store: &BackupStore) -> String {
+    let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    let s3 = &store.spec.s3;
+    let names = [
+        s3.credentials_secret.as_ref().map(|r| r.name.clone()),
+        s3.ca_bundle_secret.as_ref().map(|r| r.name.clone()),
+        store
+            .spec
+            .encryption
+            .as_ref()
+            .and_then(|e| e.age_identity_secret.as_ref())
+            .map(|r| r.name.clone()),
+    ];
+    let mut out = String::new();
+    for name in names.into_iter().flatten() {
+        let version = api
+            .get_metadata_opt(&name)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|m| m.metadata.resource_version);
+        out.push_str(&format!("/{name}@{}", version.unwrap_or_else(|| "-".into())));
+    }
+    out
+}
+
 /// Outcome of checking a store: (status, reason, message).
 async fn check(ctx: &Context, namespace: &str, store: &BackupStore) -> (&'static str, &'static str, String) {
     let problems = validate_store(&store.spec);
@@ -72,11 +99,13 @@ pub async fn reconcile(store: Arc<BackupStore>, ctx: Arc<Context>) -> Result<Act
     let name = store.name_any();
     let healthy = condition_status(&store.status.clone().unwrap_or_default().conditions, "Available") == Some("True");
     let gap = if healthy { RECHECK_HEALTHY } else { RECHECK_FAILING };
-    if let Err(wait) = ctx.pacer.due(
-        &format!("store/{namespace}/{name}"),
+    // A changed Secret is a changed input: it belongs in the fingerprint.
+    let fingerprint = format!(
+        "{}{}",
         super::pacer::fingerprint(&*store),
-        gap,
-    ) {
+        secret_versions(&ctx, &namespace, &store).await
+    );
+    if let Err(wait) = ctx.pacer.due(&format!("store/{namespace}/{name}"), fingerprint, gap) {
         return Ok(Action::requeue(wait));
     }
     let (status, reason, message) = check(&ctx, &namespace, &store).await;

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Client};
 use tokio::sync::watch;
@@ -152,6 +154,19 @@ fn restore_error_policy(_rst: Arc<Restore>, err: &ReconcileRestoreError, _ctx: A
     Action::requeue(Duration::from_secs(5))
 }
 
+/// Whether a BackupStore reads the Secret `name`.
+fn uses_secret(store: &BackupStore, name: &str) -> bool {
+    let s3 = &store.spec.s3;
+    let encryption = store
+        .spec
+        .encryption
+        .as_ref()
+        .and_then(|e| e.age_identity_secret.as_ref());
+    s3.credentials_secret.as_ref().is_some_and(|r| r.name == name)
+        || s3.ca_bundle_secret.as_ref().is_some_and(|r| r.name == name)
+        || encryption.is_some_and(|r| r.name == name)
+}
+
 /// Runs every controller until `stop` resolves.
 async fn run_controllers(
     ctx: Arc<Context>,
@@ -165,7 +180,25 @@ async fn run_controllers(
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let stores = Controller::new(scoped::<BackupStore>(&ctx.client, ns), watcher::Config::default())
+    let store_controller = Controller::new(scoped::<BackupStore>(&ctx.client, ns), watcher::Config::default());
+    // A fixed (or broken) Secret re-checks the stores that use it at once.
+    let known_stores = store_controller.store();
+    let stores = store_controller
+        .watches(
+            scoped::<Secret>(&ctx.client, ns),
+            watcher::Config::default(),
+            move |secret| {
+                let (name, namespace) = (secret.metadata.name.clone(), secret.metadata.namespace.clone());
+                known_stores
+                    .state()
+                    .into_iter()
+                    .filter(|store| {
+                        store.metadata.namespace == namespace && name.as_deref().is_some_and(|n| uses_secret(store, n))
+                    })
+                    .map(|store| ObjectRef::from_obj(&*store))
+                    .collect::<Vec<_>>()
+            },
+        )
         .with_config(controller_config.clone())
         .graceful_shutdown_on(stopped(rx.clone()))
         .run(reconcile_store, store_error_policy, ctx.clone())

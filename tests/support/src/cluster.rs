@@ -43,7 +43,11 @@ impl TestCluster {
         };
         let sandbox = Sandbox::start(options).await.expect("kube-sandbox starts");
         let kubeconfig = sandbox.kubeconfig_path().to_path_buf();
-        TestCluster { sandbox, kubeconfig, _dir: dir }
+        TestCluster {
+            sandbox,
+            kubeconfig,
+            _dir: dir,
+        }
     }
 
     /// Applies `crds/` with `kubectl apply --server-side` and waits until every CRD is Established.

@@ -56,7 +56,10 @@ pub fn plan_manifest(plan: &PlanManifest<'_>, garage: Option<&Garage>) -> String
     );
     if let Some(backup) = plan.backup {
         let trimmed = backup.trim();
-        let inner = trimmed.strip_prefix('{').and_then(|b| b.strip_suffix('}')).unwrap_or(trimmed);
+        let inner = trimmed
+            .strip_prefix('{')
+            .and_then(|b| b.strip_suffix('}'))
+            .unwrap_or(trimmed);
         out += &format!("  backup: {{store: garage, {inner}}}\n");
     }
     out

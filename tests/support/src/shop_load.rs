@@ -41,7 +41,10 @@ impl Ledger {
         let (Some(lo), Some(hi)) = (missing.iter().min(), missing.iter().max()) else {
             return true;
         };
-        !self.acknowledged.iter().any(|id| present.contains(id) && id > lo && id < hi)
+        !self
+            .acknowledged
+            .iter()
+            .any(|id| present.contains(id) && id > lo && id < hi)
     }
 
     /// Acknowledged orders not present in `present`.
@@ -79,7 +82,8 @@ pub struct PgTarget {
 }
 
 /// Creates the `orders_ledger` table the workload writes (on the primary, before starting).
-pub const PG_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS orders_ledger (id bigint PRIMARY KEY, placed_at timestamptz NOT NULL DEFAULT now())";
+pub const PG_SCHEMA: &str =
+    "CREATE TABLE IF NOT EXISTS orders_ledger (id bigint PRIMARY KEY, placed_at timestamptz NOT NULL DEFAULT now())";
 /// The same for MySQL/MariaDB (in the target database).
 pub const MYSQL_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS orders_ledger (id BIGINT PRIMARY KEY, placed_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6))";
 
@@ -91,7 +95,10 @@ enum Conn {
 async fn connect(target: &Target) -> Option<Conn> {
     match target {
         Target::Postgres(t) => {
-            let conninfo = format!("host={} port={} user={} password={} dbname={} connect_timeout=1", t.host, t.port, t.user, t.password, t.dbname);
+            let conninfo = format!(
+                "host={} port={} user={} password={} dbname={} connect_timeout=1",
+                t.host, t.port, t.user, t.password, t.dbname
+            );
             let (client, conn) = tokio_postgres::connect(&conninfo, NoTls).await.ok()?;
             tokio::spawn(conn);
             Some(Conn::Postgres(client))
@@ -103,7 +110,10 @@ async fn connect(target: &Target) -> Option<Conn> {
                 .user(Some(t.user.clone()))
                 .pass(Some(t.password.clone()))
                 .db_name(Some(t.dbname.clone()));
-            let conn = tokio::time::timeout(Duration::from_secs(1), mysql_async::Conn::new(opts)).await.ok()?.ok()?;
+            let conn = tokio::time::timeout(Duration::from_secs(1), mysql_async::Conn::new(opts))
+                .await
+                .ok()?
+                .ok()?;
             Some(Conn::Mysql(conn))
         }
     }
@@ -113,11 +123,19 @@ async fn insert(conn: &mut Conn, id: i64) -> bool {
     use mysql_async::prelude::Queryable;
     let work = async {
         match conn {
-            Conn::Postgres(c) => c.execute("INSERT INTO orders_ledger (id) VALUES ($1)", &[&id]).await.is_ok(),
-            Conn::Mysql(c) => c.exec_drop("INSERT INTO orders_ledger (id) VALUES (?)", (id,)).await.is_ok(),
+            Conn::Postgres(c) => c
+                .execute("INSERT INTO orders_ledger (id) VALUES ($1)", &[&id])
+                .await
+                .is_ok(),
+            Conn::Mysql(c) => c
+                .exec_drop("INSERT INTO orders_ledger (id) VALUES (?)", (id,))
+                .await
+                .is_ok(),
         }
     };
-    tokio::time::timeout(Duration::from_secs(2), work).await.unwrap_or(false)
+    tokio::time::timeout(Duration::from_secs(2), work)
+        .await
+        .unwrap_or(false)
 }
 
 impl ShopLoad {
