@@ -316,11 +316,8 @@ fn round(v: f64) -> f64 {
 
 fn print_summary(report: &Value) {
     println!("\nSummary");
-    println!(
-        "  {:<38} {}",
-        "backup",
-        format!("{} bytes in {}s", report["backup_bytes"], report["backup_seconds"])
-    );
+    let backup = format!("{} bytes in {}s", report["backup_bytes"], report["backup_seconds"]);
+    println!("  {:<38} {backup}", "backup");
     println!(
         "  {:<38} {}s",
         "failover: shop write unavailability", report["failover_rto_seconds"]
