@@ -7,6 +7,9 @@ use lifeboat::api::recovery_plan::Retention;
 use lifeboat::policy::retention::{BackupAt, KeepReason, select};
 use proptest::prelude::*;
 
+/// The time bucket of a backup for one rule.
+type SlotKey = fn(&DateTime<Utc>) -> (i32, u32, u32);
+
 fn backups() -> impl Strategy<Value = Vec<BackupAt>> {
     // Up to 80 backups spread over ~400 days, at minute resolution, unique names.
     prop::collection::vec(0i64..(400 * 24 * 60), 0..80).prop_map(|minutes| {
@@ -70,7 +73,7 @@ proptest! {
     fn keeps_the_configured_count_per_time_bucket(backups in backups(), rules in rules()) {
         let d = select(&backups, &rules);
         let kept: Vec<BackupAt> = backups.iter().filter(|b| d.is_kept(&b.name)).cloned().collect();
-        let checks: [(u32, fn(&DateTime<Utc>) -> (i32, u32, u32)); 4] = [
+        let checks: [(u32, SlotKey); 4] = [
             (rules.keep_hourly, |t| (t.year(), t.ordinal(), t.hour())),
             (rules.keep_daily, |t| (t.year(), t.ordinal(), 0)),
             (rules.keep_weekly, |t| (t.iso_week().year(), t.iso_week().week(), 0)),

@@ -80,7 +80,13 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
     })
 }
 
-async fn serve(shared: Arc<Shared>, listener: TcpListener, client: kube::Client) -> Running {
+/// Serves the API; service networking is started unless a running one is handed over.
+async fn serve(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    client: kube::Client,
+    network: Option<crate::network::NetworkHandle>,
+) -> Running {
     let stop = CancellationToken::new();
     let router = api::router(shared);
     let token = stop.clone();
@@ -92,7 +98,10 @@ async fn serve(shared: Arc<Shared>, listener: TcpListener, client: kube::Client)
             tracing::error!(error = %e, "sandbox server stopped with an error");
         }
     });
-    let network = Some(crate::network::start(client).await);
+    let network = match network {
+        Some(running) => Some(running),
+        None => Some(crate::network::start(client).await),
+    };
     Running { stop, task, network }
 }
 
@@ -130,7 +139,7 @@ impl Sandbox {
             path: kubeconfig.clone(),
             source,
         })?;
-        let running = serve(shared.clone(), listener, client.clone()).await;
+        let running = serve(shared.clone(), listener, client.clone(), None).await;
         let ready = dir.join("ready");
         std::fs::write(&ready, url.as_bytes()).map_err(|source| StartError::WriteFile { path: ready, source })?;
         tracing::info!(%url, dir = %dir.display(), "kube-sandbox serving");
@@ -183,10 +192,15 @@ impl Sandbox {
     }
 
     async fn stop(&mut self) {
-        let Some(running) = self.running.take() else { return };
-        if let Some(net) = running.network {
+        if let Some(net) = self.stop_api().await {
             net.shutdown().await;
         }
+    }
+
+    /// Stops the API server only, handing back the service networking (the data plane),
+    /// which outlives an API server restart as kube-proxy's rules do.
+    async fn stop_api(&mut self) -> Option<crate::network::NetworkHandle> {
+        let running = self.running.take()?;
         self.shared.drop_watches();
         running.stop.cancel();
         let abort = running.task.abort_handle();
@@ -196,6 +210,7 @@ impl Sandbox {
         {
             abort.abort();
         }
+        running.network
     }
 
     fn save(&self) -> Result<(), StateFileError> {
@@ -205,11 +220,12 @@ impl Sandbox {
         }
     }
 
-    /// Stop serving and start again on the same URL. With a state file, the
+    /// Stop serving and start again on the same URL; Service traffic keeps flowing
+    /// (the proxy's watches reconnect). With a state file, the
     /// objects go through it (like a process restart: watch history is lost,
     /// so watches resuming from older versions get 410); without one, memory is kept.
     pub async fn restart(&mut self) -> Result<(), StartError> {
-        self.stop().await;
+        let network = self.stop_api().await;
         if let Some(path) = &self.state_file {
             self.save()?;
             let store = persist::load(Some(path), &self.shared.ips)?;
@@ -217,7 +233,7 @@ impl Sandbox {
         }
         lifecycle::settle(&mut self.shared.store(), &self.shared.ips);
         let listener = bind(self.addr).await?;
-        self.running = Some(serve(self.shared.clone(), listener, self.client.clone()).await);
+        self.running = Some(serve(self.shared.clone(), listener, self.client.clone(), network).await);
         Ok(())
     }
 

@@ -382,9 +382,11 @@ async fn endpoints_and_proxy_recover_from_failed_writes_dropped_watches_and_rest
             .filter(|v| v.0 == [ip_b.clone()] && v.1.is_empty())
     })
     .await?;
-    connection_to(f.service, "pod-b").await?;
+    let mut established = connection_to(f.service, "pod-b").await?;
 
     f.sandbox.restart().await?;
+    // Like kube-proxy's rules, the data plane outlives an API server restart.
+    assert_echoes(&mut established).await?;
     connection_to(f.service, "pod-b").await?;
     // The restarted controllers still follow changes.
     set_role(&f.pods, "db-b", "replica").await?;
