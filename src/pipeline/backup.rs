@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use super::sink::{Compressed, PartSink, ReadAhead, compress};
 use super::tail::read_tail;
+use crate::engine::mysql::gtid_from_dump;
 use crate::storage::Store;
 use crate::storage::keys::{BackupKey, KeyError};
 use crate::storage::manifest::{self, Compression, Encryption, Manifest, ManifestObject};
@@ -101,14 +102,21 @@ pub async fn run_backup(
         });
     }
     let started_at = Utc::now();
+    let mut consistent_position = request.consistent_position.clone();
     let encrypted = !options.recipients.is_empty();
     let mut objects = Vec::new();
     for job in request.jobs {
         let key = request
             .key
             .object(store.prefix(), &job.database, &job.format, encrypted)?;
-        match dump_to_object(store, &key, job, options).await {
-            Ok(object) => objects.push(object),
+        match dump_with_tail(store, &key, job, options).await {
+            Ok((object, tail)) => {
+                // MariaDB writes the GTID the dump is consistent with near its end.
+                if request.engine == "mysql" && consistent_position.is_none() {
+                    consistent_position = gtid_from_dump(&String::from_utf8_lossy(&tail)).map(|g| g.to_string());
+                }
+                objects.push(object)
+            }
             Err(e) => {
                 delete_objects(store, &objects).await;
                 return Err(e);
@@ -122,7 +130,7 @@ pub async fn run_backup(
         backup: request.key.backup.clone(),
         engine: request.engine,
         server_version: request.server_version,
-        consistent_position: request.consistent_position,
+        consistent_position,
         started_at,
         completed_at: Utc::now(),
         compression: Compression {
@@ -164,9 +172,19 @@ async fn delete_objects(store: &Store, objects: &[ManifestObject]) {
 pub async fn dump_to_object(
     store: &Store,
     key: &str,
-    mut job: DumpJob,
+    job: DumpJob,
     options: &BackupOptions,
 ) -> Result<ManifestObject, BackupError> {
+    dump_with_tail(store, key, job, options).await.map(|(object, _)| object)
+}
+
+/// [`dump_to_object`], also returning the end of the raw dump.
+async fn dump_with_tail(
+    store: &Store,
+    key: &str,
+    mut job: DumpJob,
+    options: &BackupOptions,
+) -> Result<(ManifestObject, Vec<u8>), BackupError> {
     let database = job.database.clone();
     let program = job.command.as_std().get_program().to_string_lossy().into_owned();
     job.command
@@ -258,14 +276,15 @@ pub async fn dump_to_object(
     })?;
     debug_assert_eq!(size, compressed.size);
     tracing::info!(key, raw = compressed.raw_size, stored = size, "dump uploaded");
-    Ok(ManifestObject {
+    let object = ManifestObject {
         database,
         key: key.to_string(),
         size: compressed.size,
         sha256: compressed.sha256,
         raw_size: compressed.raw_size,
         format: job.format,
-    })
+    };
+    Ok((object, compressed.tail))
 }
 
 /// Moves full part buffers from the compressor into the upload and gives finished

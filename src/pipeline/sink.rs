@@ -146,14 +146,30 @@ pub struct Compressed {
     pub raw_size: u64,
     pub sha256: String,
     pub size: u64,
+    /// The last [`RAW_TAIL`] bytes of the raw dump (MariaDB writes its GTID position there).
+    pub tail: Vec<u8>,
+}
+
+/// How much of the end of the raw dump is kept.
+pub const RAW_TAIL: usize = 4096;
+
+/// Appends `chunk` to `tail`, keeping only its last [`RAW_TAIL`] bytes.
+fn keep_tail(tail: &mut Vec<u8>, chunk: &[u8]) {
+    tail.extend_from_slice(&chunk[chunk.len().saturating_sub(RAW_TAIL)..]);
+    let excess = tail.len().saturating_sub(RAW_TAIL);
+    tail.drain(..excess);
 }
 
 /// Compresses (and encrypts to `recipients`, if any) all of `input` into `sink`.
 pub fn compress(input: ReadAhead, sink: PartSink, level: i32, recipients: &[Recipient]) -> io::Result<Compressed> {
+    let mut tail = Vec::with_capacity(2 * RAW_TAIL);
     let (raw_size, sink) = if recipients.is_empty() {
         let mut zstd = zstd::Encoder::new(sink, level)?;
         zstd.include_checksum(true)?;
-        let raw = input.for_each(|chunk| zstd.write_all(chunk))?;
+        let raw = input.for_each(|chunk| {
+            keep_tail(&mut tail, chunk);
+            zstd.write_all(chunk)
+        })?;
         (raw, zstd.finish()?)
     } else {
         let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
@@ -161,11 +177,19 @@ pub fn compress(input: ReadAhead, sink: PartSink, level: i32, recipients: &[Reci
         let age = encryptor.wrap_output(sink)?;
         let mut zstd = zstd::Encoder::new(age, level)?;
         zstd.include_checksum(true)?;
-        let raw = input.for_each(|chunk| zstd.write_all(chunk))?;
+        let raw = input.for_each(|chunk| {
+            keep_tail(&mut tail, chunk);
+            zstd.write_all(chunk)
+        })?;
         (raw, zstd.finish()?.finish()?)
     };
     let (sha256, size) = sink.finish()?;
-    Ok(Compressed { raw_size, sha256, size })
+    Ok(Compressed {
+        raw_size,
+        sha256,
+        size,
+        tail,
+    })
 }
 
 /// Hashes and counts every byte read through it.
@@ -197,5 +221,21 @@ impl<R: Read> Read for HashingReader<R> {
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keep_tail_keeps_the_last_bytes_across_chunks() {
+        let mut tail = Vec::new();
+        keep_tail(&mut tail, &[1u8; 3000]);
+        keep_tail(&mut tail, &[2u8; 3000]);
+        assert_eq!(tail.len(), RAW_TAIL);
+        assert!(tail[..RAW_TAIL - 3000].iter().all(|b| *b == 1) && tail[RAW_TAIL - 3000..].iter().all(|b| *b == 2));
+        keep_tail(&mut tail, &[3u8; 9000]);
+        assert_eq!(tail, vec![3u8; RAW_TAIL]);
     }
 }
