@@ -8,8 +8,8 @@ use kube::Api;
 use kube::api::ListParams;
 use lifeboat::api::{Backup, BackupPhase, Failover, FailoverPhase, RecoveryPlan};
 use lifeboat::storage::catalog::list_backups;
-use lifeboat::storage::client::Store;
-use lifeboat::storage::config::{StaticCredentials, StoreConfig};
+
+mod pipeline_common;
 use lifeboat_testkit::cluster::{TestCluster, register_pod};
 use lifeboat_testkit::manifests::{PlanManifest, plan_manifest};
 use lifeboat_testkit::operator::OperatorProcess;
@@ -90,15 +90,7 @@ async fn s3_outage_during_a_scheduled_backup_then_recovery() {
         },
     )
     .await;
-    let mut config = StoreConfig::new(garage.bucket());
-    config.endpoint = Some(garage.endpoint());
-    config.region = garage.region().into();
-    config.force_path_style = true;
-    config.credentials = Some(StaticCredentials {
-        access_key_id: garage.access_key().into(),
-        secret_access_key: garage.secret_key().into(),
-    });
-    let store = Store::connect(config).await.expect("store");
+    let store = pipeline_common::garage_store_at_root(&garage).await;
     let catalog = list_backups(&store, "default", "shop").await.expect("catalog");
     assert!(
         catalog

@@ -104,35 +104,32 @@ fn report(what: &str, ledger: &Ledger, present: &HashSet<i64>) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_unplanned_failover_loses_at_most_a_tail() {
-    use lifeboat_testkit::pg::{PASSWORD, PASSWORD_USER, PgCluster, PgOptions};
-    let mut pg = PgCluster::start(PgOptions {
-        replicas: 2,
-        ..PgOptions::default()
-    })
-    .await
-    .expect("postgres");
+/// A PostgreSQL primary with two replicas behind the writer Service; the shop writes; the
+/// primary is killed; lifeboat fails over. Returns the ledger and the ids on the new primary.
+async fn pg_failover_under_load(
+    options: lifeboat_testkit::pg::PgOptions,
+    plan: &PlanManifest<'_>,
+    what: &str,
+) -> (Ledger, HashSet<i64>) {
+    use lifeboat_testkit::pg::{PASSWORD, PASSWORD_USER, PgCluster};
+    let mut pg = PgCluster::start(options).await.expect("postgres");
     pg.primary
         .execute(lifeboat_testkit::shop_load::PG_SCHEMA)
         .await
         .expect("schema");
     let cluster = TestCluster::with_crds().await;
     let hosts = [pg.primary.host(), pg.replicas[0].host(), pg.replicas[1].host()];
-    let plan = PlanManifest {
-        failover: "{probeInterval: 1s, failureThreshold: 3}",
-        ..PlanManifest::default()
-    };
-    let client = setup(&cluster, &hosts, &plan).await;
+    let client = setup(&cluster, &hosts, plan).await;
     let _operator = OperatorProcess::start(&exe(), cluster.kubeconfig(), "op", &[]);
     let ip = ready_and_routed(&client, &hosts[0]).await;
-    let load = ShopLoad::start(Target::Postgres(PgTarget {
+    let target = PgTarget {
         host: ip,
         port: 5432,
         user: PASSWORD_USER.into(),
         password: PASSWORD.into(),
         dbname: "postgres".into(),
-    }));
+    };
+    let load = ShopLoad::start(Target::Postgres(target));
     orders_flow(&load, 100).await;
     pg.primary.stop_immediate().await.expect("kill primary");
     let outcome = failover_outcome(&client).await;
@@ -144,10 +141,25 @@ async fn postgres_unplanned_failover_loses_at_most_a_tail() {
     } else {
         &pg.replicas[1]
     };
-    let present = lifeboat_testkit::shop_load::pg_order_ids(&promoted.connect().await.expect("connect"))
+    let connection = promoted.connect().await.expect("connect");
+    let present = lifeboat_testkit::shop_load::pg_order_ids(&connection)
         .await
         .expect("ids");
-    report("postgres failover", &ledger, &present);
+    report(what, &ledger, &present);
+    (ledger, present)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_unplanned_failover_loses_at_most_a_tail() {
+    let options = lifeboat_testkit::pg::PgOptions {
+        replicas: 2,
+        ..Default::default()
+    };
+    let plan = PlanManifest {
+        failover: "{probeInterval: 1s, failureThreshold: 3}",
+        ..PlanManifest::default()
+    };
+    let (ledger, present) = pg_failover_under_load(options, &plan, "postgres failover").await;
     assert!(
         ledger.loss_is_a_tail(&present),
         "only orders after the replica's last received position may be lost"
@@ -167,44 +179,13 @@ async fn postgres_unplanned_failover_loses_at_most_a_tail() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_synchronous_replication_loses_nothing() {
-    use lifeboat_testkit::pg::{PASSWORD, PASSWORD_USER, PgCluster, PgOptions};
-    let options = PgOptions {
+    let options = lifeboat_testkit::pg::PgOptions {
         replicas: 2,
         synchronous_standby_names: Some("ANY 1 (replica1, replica2)".into()),
-        ..PgOptions::default()
+        ..Default::default()
     };
-    let mut pg = PgCluster::start(options).await.expect("postgres");
-    pg.primary
-        .execute(lifeboat_testkit::shop_load::PG_SCHEMA)
-        .await
-        .expect("schema");
-    let cluster = TestCluster::with_crds().await;
-    let hosts = [pg.primary.host(), pg.replicas[0].host(), pg.replicas[1].host()];
-    let client = setup(&cluster, &hosts, &PlanManifest::default()).await;
-    let _operator = OperatorProcess::start(&exe(), cluster.kubeconfig(), "op", &[]);
-    let ip = ready_and_routed(&client, &hosts[0]).await;
-    let load = ShopLoad::start(Target::Postgres(PgTarget {
-        host: ip,
-        port: 5432,
-        user: PASSWORD_USER.into(),
-        password: PASSWORD.into(),
-        dbname: "postgres".into(),
-    }));
-    orders_flow(&load, 100).await;
-    pg.primary.stop_immediate().await.expect("kill primary");
-    let outcome = failover_outcome(&client).await;
-    assert_eq!(outcome.phase, Some(FailoverPhase::Completed), "{:?}", outcome.message);
-    orders_flow(&load, 50).await;
-    let ledger = load.stop().await;
-    let promoted = if outcome.new_primary.as_deref() == Some("db-1") {
-        &pg.replicas[0]
-    } else {
-        &pg.replicas[1]
-    };
-    let present = lifeboat_testkit::shop_load::pg_order_ids(&promoted.connect().await.expect("connect"))
-        .await
-        .expect("ids");
-    report("postgres synchronous failover", &ledger, &present);
+    let (ledger, present) =
+        pg_failover_under_load(options, &PlanManifest::default(), "postgres synchronous failover").await;
     assert_eq!(
         ledger.missing(&present),
         Vec::<i64>::new(),

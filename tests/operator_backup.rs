@@ -8,8 +8,6 @@ use kube::Api;
 use kube::api::{DeleteParams, ListParams};
 use lifeboat::api::{Backup, BackupPhase, RecoveryPlan};
 use lifeboat::storage::catalog::list_backups;
-use lifeboat::storage::client::Store;
-use lifeboat::storage::config::{StaticCredentials, StoreConfig};
 use lifeboat_testkit::cluster::{TestCluster, register_pod};
 use lifeboat_testkit::manifests::{PlanManifest, plan_manifest};
 use lifeboat_testkit::operator::OperatorProcess;
@@ -18,17 +16,7 @@ use lifeboat_testkit::pg::{PgCluster, PgOptions};
 use lifeboat_testkit::s3::Garage;
 use lifeboat_testkit::tools::wait_until_async;
 
-async fn store(garage: &Garage) -> Store {
-    let mut config = StoreConfig::new(garage.bucket());
-    config.endpoint = Some(garage.endpoint());
-    config.region = garage.region().into();
-    config.force_path_style = true;
-    config.credentials = Some(StaticCredentials {
-        access_key_id: garage.access_key().into(),
-        secret_access_key: garage.secret_key().into(),
-    });
-    Store::connect(config).await.expect("store")
-}
+mod pipeline_common;
 
 fn phase(b: &Backup) -> Option<BackupPhase> {
     b.status.as_ref().and_then(|s| s.phase)
@@ -119,7 +107,7 @@ async fn scheduled_backups_complete_and_retention_trims_objects_and_s3() {
         backups.get_opt(&first_name).await.ok()?.is_none().then_some(())
     })
     .await;
-    let s3 = store(&garage).await;
+    let s3 = pipeline_common::garage_store_at_root(&garage).await;
     let catalog = wait_until_async("S3 catalog trimmed too", Duration::from_secs(30), || async {
         let entries = list_backups(&s3, "default", "shop").await.ok()?;
         (!entries.iter().any(|e| e.backup == first_name)).then_some(entries)

@@ -41,6 +41,13 @@ pub async fn garage_store(garage: &Garage) -> Store {
     Store::connect(garage_config(garage)).await.unwrap()
 }
 
+/// The garage bucket with no prefix: what a BackupStore without `prefix` writes to.
+pub async fn garage_store_at_root(garage: &Garage) -> Store {
+    let mut config = garage_config(garage);
+    config.prefix = String::new();
+    Store::connect(config).await.unwrap()
+}
+
 pub fn moto_config(moto: &Moto, bucket: &str) -> StoreConfig {
     let mut config = StoreConfig::new(bucket);
     config.region = moto.region().into();
