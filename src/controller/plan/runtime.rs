@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use sha2::Digest;
+
 use crate::engine::{AnyEngine, EngineConfig, EngineKind, Position};
 
 /// Per-plan memory.
@@ -26,12 +28,12 @@ pub struct PlanRuntimes(Arc<Mutex<HashMap<String, Arc<Mutex<PlanRuntime>>>>>);
 impl PlanRuntimes {
     /// The runtime of a plan, (re)built when the engine kind or credentials changed.
     pub fn get(&self, key: &str, kind: EngineKind, config: EngineConfig) -> Arc<Mutex<PlanRuntime>> {
-        // The password is part of the fingerprint only through its hash-free comparison in
-        // memory; it is never logged.
-        let fingerprint = format!(
-            "{kind:?}/{}/{}",
+        // A digest, so the password is not kept a second time in memory.
+        let digest = sha2::Sha256::digest(format!(
+            "{kind:?}\0{}\0{}",
             config.credentials.username, config.credentials.password
-        );
+        ));
+        let fingerprint = hex::encode(digest);
         let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(existing) = all.get(key) {
             let same = existing.lock().map(|r| r.fingerprint == fingerprint).unwrap_or(false);
