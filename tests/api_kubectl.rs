@@ -14,7 +14,7 @@ spec:
   credentialsSecret: {name: orders-db-credentials}
   writerService: orders-db
   objectives: {rpo: 1m, rto: 30s}
-  backup: {schedule: "0 * * * *", store: shop-backups}
+  backup: {schedule: "0 * * * *", databases: [orders], store: shop-backups}
 "#;
 
 const OTHERS: &str = r#"

@@ -123,8 +123,8 @@ pub struct BackupPolicy {
     /// Name of the BackupStore (same namespace) that receives the backups.
     #[schemars(length(min = 1, max = 253))]
     pub store: String,
-    /// Databases to dump. Empty: every user database.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Databases to dump, each into its own object.
+    #[schemars(length(min = 1))]
     pub databases: Vec<String>,
     /// Compression of the dump stream.
     #[serde(default)]

@@ -210,7 +210,7 @@ members: {selector: {matchLabels: {app: shop-db}}}
 credentialsSecret: {name: shop-db-credentials}
 writerService: shop-db
 objectives: {rpo: 5m, rto: 1m}
-backup: {schedule: "*/15 * * * *", timeZone: Europe/Berlin, store: s3}
+backup: {schedule: "*/15 * * * *", timeZone: Europe/Berlin, databases: [orders], store: s3}
 failover: {maxDataLoss: 30s}
 "#;
 
