@@ -279,10 +279,14 @@ async fn rpo_guard_shop_sees_failed_writes_not_silent_loss() {
         password: PASSWORD.into(),
         dbname: "postgres".into(),
     }));
+    // The replica stops receiving (its WAL receiver is gone): the primary goes on
+    // acknowledging orders it never gets. (A replica that only stopped applying holds them:
+    // promotion drains it, so that is no reason to refuse.)
     pg.replicas[0]
-        .execute("SELECT pg_wal_replay_pause()")
+        .execute("ALTER SYSTEM SET primary_conninfo = ''")
         .await
-        .expect("pause");
+        .expect("conninfo");
+    pg.replicas[0].execute("SELECT pg_reload_conf()").await.expect("reload");
     let plans: Api<RecoveryPlan> = Api::default_namespaced(client.clone());
     wait_until_async("replica lag above maxDataLoss", Duration::from_secs(30), || async {
         let s = plans.get("shop").await.ok()?.status?;

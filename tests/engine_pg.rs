@@ -17,6 +17,7 @@ fn engine() -> PostgresEngine {
             connect: Duration::from_secs(2),
             operation: Duration::from_secs(3),
             promote: Duration::from_secs(30),
+            probe: Duration::from_secs(3),
         },
         ..Default::default()
     })
@@ -308,6 +309,7 @@ async fn unreachable_members_fail_within_the_timeout() {
         connect: Duration::from_millis(500),
         operation: Duration::from_secs(1),
         promote: Duration::from_secs(1),
+        probe: Duration::from_secs(1),
     };
     let e = PostgresEngine::new(EngineConfig {
         credentials: Credentials::new("postgres", ""),

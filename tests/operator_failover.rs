@@ -106,11 +106,16 @@ async fn lossy_failover_is_refused_until_forced() {
     let plans: Api<RecoveryPlan> = Api::default_namespaced(w.client.clone());
     ready(&plans).await;
 
-    // The replica stops applying while the shop keeps writing, until its delay is past maxDataLoss.
+    // The replica stops receiving while the shop keeps writing, until what it lacks is past
+    // maxDataLoss. (Stopped applying would not do: promotion applies what was received.)
     w.pg.replicas[0]
-        .execute("SELECT pg_wal_replay_pause()")
+        .execute("ALTER SYSTEM SET primary_conninfo = ''")
         .await
-        .expect("pause");
+        .expect("conninfo");
+    w.pg.replicas[0]
+        .execute("SELECT pg_reload_conf()")
+        .await
+        .expect("reload");
     let mut id = 0i64;
     wait_until_async("replica lag above maxDataLoss", Duration::from_secs(30), || {
         id += 1;
@@ -252,7 +257,7 @@ async fn operator_killed_between_fencing_and_promotion_is_finished_by_its_succes
         journaled
             .steps
             .iter()
-            .any(|s| s.name == "promote" && s.finished_at.is_none()),
+            .any(|s| s.name == "drain" && s.finished_at.is_none()),
         "{:?}",
         journaled.steps
     );

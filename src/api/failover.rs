@@ -86,12 +86,26 @@ pub struct FailoverStatus {
     /// The member promoted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_primary: Option<String>,
-    /// Estimated data lost, as replication delay in seconds, when the decision was taken.
+    /// Upper bound of the data lost, in seconds of acknowledged writes: never below what
+    /// the shop loses. Absent when unknown (then only a forced failover proceeds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated_data_loss_seconds: Option<f64>,
-    /// Estimated data lost in WAL bytes (PostgreSQL) or transactions (MySQL/MariaDB).
+    /// Bound of the data lost in WAL bytes (PostgreSQL) or transactions (MySQL/MariaDB), for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated_data_loss: Option<String>,
+    /// The same bound as a number: WAL bytes (PostgreSQL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_data_loss_bytes: Option<u64>,
+    /// The same bound as a number: transactions (MySQL/MariaDB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_data_loss_transactions: Option<u64>,
+    /// How the bound was obtained (heartbeat, positions, synchronous replication, the fenced
+    /// primary's final position).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_loss_basis: Option<String>,
+    /// The failover epoch this promotion starts (the plan's epoch + 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
     /// When the failure was detected or the request accepted; the RTO clock starts here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<chrono::DateTime<chrono::Utc>>,

@@ -225,10 +225,18 @@ pub struct FailoverPolicy {
     #[serde(default = "default_failure_threshold")]
     #[schemars(range(min = 1, max = 100))]
     pub failure_threshold: u32,
-    /// Largest estimated data loss (as replication delay) an unforced failover accepts. Absent: the RPO.
+    /// Largest estimated data loss (as time) an unforced failover accepts. The estimate is an
+    /// upper bound (see `status.members[].lagSeconds`). Absent: the RPO.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h|d))+$"))]
     pub max_data_loss: Option<String>,
+    /// Write a heartbeat row on the primary every probe (table `lifeboat.heartbeat`: a
+    /// schema in database `postgres`, or a database `lifeboat` on MySQL/MariaDB; lifeboat's
+    /// user needs CREATE there once, then INSERT/UPDATE/SELECT). It measures each replica's
+    /// delay in seconds and records the failover epoch on the servers; without it the delay
+    /// comes from positions alone and a writable member of unknown epoch is never adopted.
+    #[serde(default = "default_true")]
+    pub heartbeat: bool,
 }
 
 impl Default for FailoverPolicy {
@@ -238,6 +246,7 @@ impl Default for FailoverPolicy {
             probe_interval: default_probe_interval(),
             failure_threshold: default_failure_threshold(),
             max_data_loss: None,
+            heartbeat: true,
         }
     }
 }
@@ -266,9 +275,18 @@ pub enum FailoverMode {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct RecoveryPlanStatus {
-    /// Name of the member that is primary now.
+    /// Name of the member that is primary now. Changed only by a promotion (or the first
+    /// adoption), always together with `epoch` and with optimistic concurrency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary: Option<String>,
+    /// Failover epoch: raised by every promotion. A member that shows up writable with an
+    /// older epoch is fenced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
+    /// The primary's newest position lifeboat observed, kept across operator restarts: data
+    /// at risk is measured against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_position: Option<ObservedPosition>,
     /// Every member as last probed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<MemberStatus>,
@@ -323,15 +341,40 @@ pub struct MemberStatus {
     pub role: String,
     /// Whether the last probe succeeded.
     pub healthy: bool,
-    /// WAL bytes (PostgreSQL) the member is behind the primary; absent when unknown.
+    /// WAL bytes (PostgreSQL) the member lacks compared with the primary's newest observed
+    /// position; absent when unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lag_bytes: Option<i64>,
-    /// Seconds of primary time the member has not applied yet; absent when unknown.
+    /// Transactions (MySQL/MariaDB) the member lacks compared with the primary's newest
+    /// observed position; absent when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_transactions: Option<i64>,
+    /// Data at risk in seconds if this member were promoted now: an upper bound, from the
+    /// newest heartbeat and primary position it is known to hold. It keeps growing while the
+    /// member receives nothing. Absent when unknown (never counted as zero).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lag_seconds: Option<f64>,
+    /// Replicas: whether changes still arrive from the primary (and how it is known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication: Option<String>,
+    /// The failover epoch recorded in this member's heartbeat row, if readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
     /// Replication position (PostgreSQL LSN, MySQL/MariaDB GTID set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<String>,
+}
+
+/// A position observed on the primary.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedPosition {
+    /// Member it was read on.
+    pub member: String,
+    /// PostgreSQL `timeline/LSN`, MySQL/MariaDB GTID list.
+    pub position: String,
+    /// When it was read.
+    pub observed_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Summary of the newest completed backup.

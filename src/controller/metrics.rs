@@ -73,6 +73,8 @@ pub struct Metrics {
     pub reconcile_runs: Family<ControllerLabels, Counter>,
     pub reconcile_failures: Family<FailureLabels, Counter>,
     pub reconcile_duration_seconds: HistogramFamily<ControllerLabels>,
+    /// Writable members of an older (or unknown) epoch that lifeboat fenced.
+    pub stale_writers_fenced: Family<MemberLabels, Counter>,
 }
 
 impl Metrics {
@@ -94,6 +96,7 @@ impl Metrics {
             reconcile_runs: Family::default(),
             reconcile_failures: Family::default(),
             reconcile_duration_seconds: Family::new_with_constructor(seconds_histogram),
+            stale_writers_fenced: Family::default(),
         };
         let r = registry;
         r.register(
@@ -167,6 +170,11 @@ impl Metrics {
             m.reconcile_failures.clone(),
         );
         r.register(
+            "lifeboat_stale_writers_fenced",
+            "Writable members of an older or unknown failover epoch that lifeboat fenced (split brain averted)",
+            m.stale_writers_fenced.clone(),
+        );
+        r.register(
             "lifeboat_reconcile_duration_seconds",
             "Reconcile wall time by controller",
             m.reconcile_duration_seconds.clone(),
@@ -215,6 +223,7 @@ mod tests {
         };
         metrics.replica_lag_seconds.get_or_create(&member).set(0.5);
         metrics.replica_lag_bytes.get_or_create(&member).set(10.0);
+        metrics.stale_writers_fenced.get_or_create(&member).inc();
         for g in [
             &metrics.rpo_achieved_seconds,
             &metrics.rpo_target_seconds,

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod pacer;
 pub mod permissions;
 pub mod plan;
+pub mod primary_record;
 pub mod restore;
 pub mod runner;
 pub mod secrets;

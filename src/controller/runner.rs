@@ -223,11 +223,37 @@ async fn run_controllers(
         .graceful_shutdown_on(stopped(rx.clone()))
         .run(reconcile_restore, restore_error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
+    let forget = forget_deleted_plans(ctx.clone(), ns, stopped(rx.clone()));
     let signal = async move {
         stop.await;
         let _ = tx.send(true);
     };
-    tokio::join!(stores, plans, failovers, backups, restores, signal);
+    tokio::join!(stores, plans, failovers, backups, restores, forget, signal);
+}
+
+/// Releases a deleted plan's runtime: its engine and every kept-open database connection.
+/// (The plan controller is not called for deletions, and a finalizer would block deleting a
+/// plan whose operator is gone.)
+async fn forget_deleted_plans(ctx: Arc<Context>, namespace: Option<&str>, stop: impl Future<Output = ()>) {
+    let deletions = watcher::watcher(
+        scoped::<RecoveryPlan>(&ctx.client, namespace),
+        watcher::Config::default(),
+    )
+    .take_until(stop)
+    .for_each(|event| {
+        if let Ok(watcher::Event::Delete(plan)) = event {
+            let key = format!(
+                "{}/{}",
+                plan.metadata.namespace.as_deref().unwrap_or_default(),
+                plan.metadata.name.as_deref().unwrap_or_default()
+            );
+            if ctx.plans.remove(&key) {
+                tracing::info!(plan = %key, "RecoveryPlan deleted: its database connections are closed");
+            }
+        }
+        futures::future::ready(())
+    });
+    deletions.await;
 }
 
 /// Leads or waits, until `shutdown` flips to true. `ready` is set while the API is reachable.
@@ -253,6 +279,8 @@ pub async fn run(ctx: Arc<Context>, config: OperatorConfig, mut shutdown: watch:
             }
         };
         run_controllers(ctx.clone(), &config, stop).await;
+        // Another instance leads now: no connections to the databases are kept here.
+        ctx.plans.clear();
         tracing::info!("controllers stopped");
         if *shutdown.borrow() {
             return;

@@ -39,3 +39,38 @@ where
             source,
         })
 }
+
+/// Applies `status` only if the object is still at `resource_version` (optimistic
+/// concurrency): a status computed from an older view must not overwrite a newer one.
+/// `Ok(None)` when the object changed meanwhile.
+pub async fn apply_status_if_unchanged<K, S>(
+    api: &Api<K>,
+    namespace: &str,
+    name: &str,
+    resource_version: &str,
+    status: &S,
+) -> Result<Option<K>, PatchStatusError>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+    S: Serialize,
+{
+    let patch = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "metadata": {"name": name, "namespace": namespace, "resourceVersion": resource_version},
+        "status": status,
+    });
+    match api
+        .patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
+        .await
+    {
+        Ok(obj) => Ok(Some(obj)),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(None),
+        Err(source) => Err(PatchStatusError {
+            kind: K::kind(&()).into_owned(),
+            namespace: namespace.into(),
+            name: name.into(),
+            source,
+        }),
+    }
+}

@@ -43,8 +43,8 @@ pub use mysql::MysqlEngine;
 pub use position::{Comparison, GtidSet, Lsn, MysqlPosition, PgPosition, Position};
 pub use postgres::PostgresEngine;
 pub use types::{
-    Credentials, EngineConfig, Fencing, Member, Probe, Promotion, Repointing, Role, SslMode, Timeouts, TlsOptions,
-    Upstream,
+    Credentials, Drain, EngineConfig, Fencing, Heartbeat, HeartbeatWrite, Member, Probe, Promotion, Repointing, Role,
+    SslMode, SyncReplication, Timeouts, TlsOptions, Upstream,
 };
 
 use std::future::Future;
@@ -62,6 +62,21 @@ pub trait Engine: Send + Sync {
 
     /// Observes one member (role, positions, upstream, lag, version, read-only).
     fn probe(&self, member: &Member) -> impl Future<Output = Result<Probe, ProbeError>> + Send;
+
+    /// Writes lifeboat's heartbeat row on a writable primary.
+    fn write_heartbeat(
+        &self,
+        member: &Member,
+        beat: &HeartbeatWrite,
+    ) -> impl Future<Output = Result<(), ProbeError>> + Send;
+
+    /// Applies what `member` received but has not applied yet, waiting at most `limit`;
+    /// never discards received changes.
+    fn drain(
+        &self,
+        member: &Member,
+        limit: std::time::Duration,
+    ) -> impl Future<Output = Result<Drain, PromoteError>> + Send;
 
     /// Makes `member` a writable primary and confirms it; a no-op on a writable primary.
     fn promote(&self, member: &Member) -> impl Future<Output = Result<Promotion, PromoteError>> + Send;
@@ -97,6 +112,12 @@ impl Engine for PostgresEngine {
     async fn probe(&self, member: &Member) -> Result<Probe, ProbeError> {
         PostgresEngine::probe(self, member).await
     }
+    async fn write_heartbeat(&self, member: &Member, beat: &HeartbeatWrite) -> Result<(), ProbeError> {
+        PostgresEngine::write_heartbeat(self, member, beat).await
+    }
+    async fn drain(&self, member: &Member, limit: std::time::Duration) -> Result<Drain, PromoteError> {
+        PostgresEngine::drain(self, member, limit).await
+    }
     async fn promote(&self, member: &Member) -> Result<Promotion, PromoteError> {
         PostgresEngine::promote(self, member).await
     }
@@ -123,6 +144,12 @@ impl Engine for MysqlEngine {
     }
     async fn probe(&self, member: &Member) -> Result<Probe, ProbeError> {
         MysqlEngine::probe(self, member).await
+    }
+    async fn write_heartbeat(&self, member: &Member, beat: &HeartbeatWrite) -> Result<(), ProbeError> {
+        MysqlEngine::write_heartbeat(self, member, beat).await
+    }
+    async fn drain(&self, member: &Member, limit: std::time::Duration) -> Result<Drain, PromoteError> {
+        MysqlEngine::drain(self, member, limit).await
     }
     async fn promote(&self, member: &Member) -> Result<Promotion, PromoteError> {
         MysqlEngine::promote(self, member).await
@@ -175,6 +202,12 @@ impl Engine for AnyEngine {
     }
     async fn probe(&self, member: &Member) -> Result<Probe, ProbeError> {
         dispatch!(self, e => Engine::probe(e, member).await)
+    }
+    async fn write_heartbeat(&self, member: &Member, beat: &HeartbeatWrite) -> Result<(), ProbeError> {
+        dispatch!(self, e => Engine::write_heartbeat(e, member, beat).await)
+    }
+    async fn drain(&self, member: &Member, limit: std::time::Duration) -> Result<Drain, PromoteError> {
+        dispatch!(self, e => Engine::drain(e, member, limit).await)
     }
     async fn promote(&self, member: &Member) -> Result<Promotion, PromoteError> {
         dispatch!(self, e => Engine::promote(e, member).await)

@@ -14,8 +14,14 @@ use super::connections::Connections;
 use super::error::{CreateDatabaseError, Failure, FenceError, ProbeError, PromoteError, RepointError};
 pub use super::mysql_dump::gtid_from_dump;
 use super::mysql_probe::probe_from;
-use super::mysql_sql::{Dialect, SourceSpec, StatusRow, quote_ident};
-use super::types::{EngineConfig, Fencing, Member, Probe, Promotion, Repointing, SslMode};
+use super::mysql_sql::{
+    Dialect, HEARTBEAT_CREATE_SQL, HEARTBEAT_READ_SQL, HEARTBEAT_TABLE_SQL, HEARTBEAT_WRITE_SQL, NO_SUCH_TABLE,
+    SourceSpec, StatusRow, quote_ident,
+};
+use super::position::GtidSet;
+use super::types::{
+    Drain, EngineConfig, Fencing, Heartbeat, HeartbeatWrite, Member, Probe, Promotion, Repointing, SslMode,
+};
 
 /// The MySQL/MariaDB engine.
 #[derive(Debug)]
@@ -107,9 +113,9 @@ impl MysqlEngine {
             .map_err(|_| Failure::Timeout(limit))?
     }
 
-    /// Role, GTID positions, replication threads and lag of `member`.
+    /// Role, GTID positions, replication threads, lag and heartbeat of `member`.
     pub async fn probe(&self, member: &Member) -> Result<Probe, ProbeError> {
-        let limit = self.config.timeouts.operation;
+        let limit = self.config.timeouts.probe;
         self.with_conn(member, limit, async |c, d| {
             let row: Option<(String, i64, String, String)> = c
                 .query_first("SELECT @@version, @@read_only, @@gtid_binlog_pos, @@gtid_slave_pos")
@@ -118,7 +124,9 @@ impl MysqlEngine {
             let (version, read_only, binlog, slave) =
                 row.ok_or_else(|| Failure::Unexpected("no row for probe variables".into()))?;
             let status = replica_status(c, d).await?;
-            probe_from(version, read_only != 0, &binlog, &slave, status.as_ref())
+            let mut probe = probe_from(version, read_only != 0, &binlog, &slave, status.as_ref())?;
+            probe.heartbeat = read_heartbeat(c).await?;
+            Ok(probe)
         })
         .await
         .map_err(|failure| ProbeError {
@@ -127,19 +135,62 @@ impl MysqlEngine {
         })
     }
 
-    /// Promotes a replica: stops receiving, waits until the SQL thread applied every
-    /// received transaction (`MASTER_GTID_WAIT` on `Gtid_IO_Pos`, starting the SQL
-    /// thread if it was stopped), then `STOP SLAVE; RESET SLAVE ALL; read_only=0`, and
-    /// confirms. On a member without replication it only makes sure `read_only=0`;
-    /// on a writable primary it does nothing.
+    /// Writes lifeboat's heartbeat row on a writable primary (creating the table the first
+    /// time). Never lowers the epoch stored in the row.
+    pub async fn write_heartbeat(&self, member: &Member, beat: &HeartbeatWrite) -> Result<(), ProbeError> {
+        let limit = self.config.timeouts.probe;
+        let params = (beat.written_at.timestamp_micros(), beat.epoch, beat.writer.clone());
+        self.with_conn(member, limit, async |c, _| {
+            match c.exec_drop(HEARTBEAT_WRITE_SQL, params.clone()).await {
+                Ok(()) => Ok(()),
+                Err(mysql_async::Error::Server(e)) if NO_SUCH_TABLE.contains(&e.code) => {
+                    exec(c, HEARTBEAT_CREATE_SQL).await?;
+                    exec(c, HEARTBEAT_TABLE_SQL).await?;
+                    c.exec_drop(HEARTBEAT_WRITE_SQL, params.clone())
+                        .await
+                        .map_err(|e| query_failure("write heartbeat", e))
+                }
+                Err(e) => Err(query_failure("write heartbeat", e)),
+            }
+        })
+        .await
+        .map_err(|failure| ProbeError {
+            member: member.name.clone(),
+            failure,
+        })
+    }
+
+    /// Applies everything `member` received before it is promoted, without ever discarding
+    /// its relay log: a stopped SQL thread is started while the IO thread still runs, or,
+    /// with both threads stopped, pointed at its own relay log position first (a plain
+    /// restart in GTID mode would throw the relay log away). Waits up to `limit` with
+    /// `MASTER_GTID_WAIT` for the received GTIDs.
+    pub async fn drain(&self, member: &Member, limit: Duration) -> Result<Drain, PromoteError> {
+        let wait_secs = limit.as_secs().max(1);
+        let op_limit = limit + self.config.timeouts.operation;
+        self.with_conn(member, op_limit, async |c, d| drain_conn(c, d, wait_secs).await)
+            .await
+            .map_err(|failure| PromoteError::Failed {
+                member: member.name.clone(),
+                failure,
+            })
+    }
+
+    /// Promotes a replica: drains what it received (see [`MysqlEngine::drain`]), stops
+    /// receiving, drains the rest, then `STOP SLAVE; RESET SLAVE ALL; read_only=0`, and
+    /// confirms. Refuses (`RelayNotApplied`) rather than drop received transactions. On a
+    /// member without replication it only makes sure `read_only=0`; on a writable primary
+    /// it does nothing.
     pub async fn promote(&self, member: &Member) -> Result<Promotion, PromoteError> {
         let limit = self.config.timeouts.promote;
         let failed = |failure| PromoteError::Failed {
             member: member.name.clone(),
             failure,
         };
+        // Leave a second for the rest, so a stuck SQL thread is reported as such.
+        let wait_secs = limit.as_secs().saturating_sub(1).max(1);
         let outcome = self
-            .with_conn(member, limit, async |c, d| {
+            .with_conn(member, limit + self.config.timeouts.operation, async |c, d| {
                 let Some(_) = replica_status(c, d).await? else {
                     let read_only = read_only(c).await?;
                     if read_only {
@@ -147,23 +198,16 @@ impl MysqlEngine {
                     }
                     return Ok(Ok(!read_only));
                 };
+                drain_conn(c, d, wait_secs).await?;
                 exec(c, d.stop_io_thread()).await?;
-                let status = replica_status(c, d).await?.unwrap_or_default();
-                let received = status
-                    .get(&["Gtid_IO_Pos", "Retrieved_Gtid_Set"])
-                    .unwrap_or("")
-                    .to_string();
-                if status.get(&["Slave_SQL_Running", "Replica_SQL_Running"]) != Some("Yes") {
-                    exec(c, d.start_sql_thread()).await?;
-                }
-                // Leave a second for the rest, so a stuck SQL thread is reported as such.
-                let wait_secs = limit.as_secs().saturating_sub(1).max(1);
-                if !received.is_empty() {
-                    let sql = d.wait_for_gtids(&received, wait_secs);
-                    let waited: Option<i64> = c.query_first(&sql).await.map_err(|e| query_failure(&sql, e))?;
-                    if waited != Some(0) {
-                        return Ok(Err(received));
-                    }
+                let rest = drain_conn(c, d, wait_secs).await?;
+                if rest.pending_at_end > 0 {
+                    let status = replica_status(c, d).await?.unwrap_or_default();
+                    let received = status
+                        .get(&["Gtid_IO_Pos", "Retrieved_Gtid_Set"])
+                        .unwrap_or("")
+                        .to_string();
+                    return Ok(Err(received));
                 }
                 exec(c, d.stop_replica()).await?;
                 exec(c, d.reset_replica_all()).await?;
@@ -312,6 +356,72 @@ impl MysqlEngine {
             database: name.to_string(),
             failure,
         })
+    }
+}
+
+/// One drain pass on an open connection (see [`MysqlEngine::drain`]).
+async fn drain_conn(c: &mut Conn, d: Dialect, wait_secs: u64) -> Result<Drain, Failure> {
+    let Some(status) = replica_status(c, d).await? else {
+        return Ok(Drain {
+            resumed_apply: false,
+            pending_at_end: 0,
+        });
+    };
+    let received = status
+        .get(&["Gtid_IO_Pos", "Retrieved_Gtid_Set"])
+        .unwrap_or("")
+        .to_string();
+    let pending = |applied: &str| -> u64 {
+        match (received.parse::<GtidSet>(), applied.parse::<GtidSet>()) {
+            (Ok(r), Ok(a)) => r.transactions_ahead_of(&a),
+            _ => u64::MAX,
+        }
+    };
+    let applied_now = slave_pos(c).await?;
+    if received.is_empty() || pending(&applied_now) == 0 {
+        return Ok(Drain {
+            resumed_apply: false,
+            pending_at_end: 0,
+        });
+    }
+    let sql_running = status.get(&["Slave_SQL_Running", "Replica_SQL_Running"]) == Some("Yes");
+    let io_stopped = status.get(&["Slave_IO_Running", "Replica_IO_Running"]).unwrap_or("No") == "No";
+    if !sql_running {
+        if io_stopped {
+            let file = status.get(&["Relay_Log_File"]).unwrap_or("").to_string();
+            let pos = status.get_u64(&["Relay_Log_Pos"]).unwrap_or(4);
+            exec(c, &d.resume_from_relay_log(&file, pos)).await?;
+        }
+        exec(c, d.start_sql_thread()).await?;
+    }
+    let sql = d.wait_for_gtids(&received, wait_secs);
+    let _: Option<i64> = c.query_first(&sql).await.map_err(|e| query_failure(&sql, e))?;
+    let applied = slave_pos(c).await?;
+    Ok(Drain {
+        resumed_apply: !sql_running,
+        pending_at_end: pending(&applied),
+    })
+}
+
+async fn slave_pos(c: &mut Conn) -> Result<String, Failure> {
+    let v: Option<String> = c
+        .query_first("SELECT @@gtid_slave_pos")
+        .await
+        .map_err(|e| query_failure("SELECT @@gtid_slave_pos", e))?;
+    Ok(v.unwrap_or_default())
+}
+
+async fn read_heartbeat(c: &mut Conn) -> Result<Option<Heartbeat>, Failure> {
+    let row: Result<Option<(i64, u64, String)>, _> = c.query_first(HEARTBEAT_READ_SQL).await;
+    match row {
+        Ok(Some((us, epoch, writer))) => Ok(chrono::DateTime::from_timestamp_micros(us).map(|written_at| Heartbeat {
+            written_at,
+            epoch,
+            writer,
+        })),
+        Ok(None) => Ok(None),
+        Err(mysql_async::Error::Server(e)) if NO_SUCH_TABLE.contains(&e.code) => Ok(None),
+        Err(e) => Err(query_failure("read heartbeat", e)),
     }
 }
 

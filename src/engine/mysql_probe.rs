@@ -3,6 +3,8 @@
 use super::error::Failure;
 use super::mysql_sql::StatusRow;
 use super::position::{GtidSet, MysqlPosition, Position};
+use std::time::Duration;
+
 use super::types::{Probe, Role, Upstream};
 
 fn parse_gtids(text: &str) -> Result<GtidSet, Failure> {
@@ -33,6 +35,9 @@ pub(crate) fn probe_from(
             lag_seconds: None,
             server_version,
             read_only,
+            heartbeat: None,
+            wal_sender_timeout: None,
+            synchronous: None,
         });
     };
     let io = parse_gtids(status.get(&["Gtid_IO_Pos"]).unwrap_or(""))?;
@@ -73,6 +78,22 @@ pub(crate) fn probe_from(
         applying: sql_running == "Yes",
         state: format!("io={io_running} sql={sql_running}"),
         last_error: (!last_error.is_empty()).then_some(last_error),
+        silence: None,
+        progress: Some(format!(
+            "{}:{}:{}:{}",
+            status.get(&["Master_Log_File", "Source_Log_File"]).unwrap_or(""),
+            status
+                .get(&["Read_Master_Log_Pos", "Read_Source_Log_Pos"])
+                .unwrap_or(""),
+            status.get(&["Slave_received_heartbeats"]).unwrap_or(""),
+            io
+        )),
+        heartbeat_period: status
+            .get(&["Slave_heartbeat_period"])
+            .and_then(|p| p.trim().parse::<f64>().ok())
+            .filter(|p| p.is_finite() && *p > 0.0)
+            .map(Duration::from_secs_f64),
+        status_interval: None,
     };
     position.io = Some(io);
     Ok(Probe {
@@ -84,5 +105,8 @@ pub(crate) fn probe_from(
         lag_seconds,
         server_version,
         read_only,
+        heartbeat: None,
+        wal_sender_timeout: None,
+        synchronous: None,
     })
 }

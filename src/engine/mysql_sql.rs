@@ -26,10 +26,28 @@ impl Dialect {
         }
     }
 
+    /// MariaDB: `SHOW ALL SLAVES STATUS` also reports `Slave_received_heartbeats` and
+    /// `Slave_heartbeat_period` (one row per connection; lifeboat uses the default one).
     pub(crate) fn show_replica_status(self) -> &'static str {
         match self {
-            Dialect::MariaDb => "SHOW SLAVE STATUS",
+            Dialect::MariaDb => "SHOW ALL SLAVES STATUS",
             Dialect::Mysql8 => "SHOW REPLICA STATUS",
+        }
+    }
+
+    /// Keeps the relay log when both replication threads are stopped: in GTID mode a
+    /// restart would discard what was received but not applied (LOCAL-STACK.md), so the
+    /// SQL thread is pointed at its own relay log position instead.
+    pub(crate) fn resume_from_relay_log(self, file: &str, pos: u64) -> String {
+        match self {
+            Dialect::MariaDb => format!(
+                "CHANGE MASTER TO MASTER_USE_GTID = no, RELAY_LOG_FILE = {}, RELAY_LOG_POS = {pos}",
+                quote_string(file)
+            ),
+            Dialect::Mysql8 => format!(
+                "CHANGE REPLICATION SOURCE TO SOURCE_AUTO_POSITION = 0, RELAY_LOG_FILE = {}, RELAY_LOG_POS = {pos}",
+                quote_string(file)
+            ),
         }
     }
 
@@ -105,6 +123,9 @@ impl Dialect {
             format!("{kw}_PASSWORD = {}", quote_string(source.password)),
             gtid.to_string(),
             format!("{kw}_CONNECT_RETRY = 1"),
+            // An idle primary still sends an event every second, so a replica can tell a
+            // hung primary (silence) from a quiet one (see policy::detection).
+            format!("{kw}_HEARTBEAT_PERIOD = {HEARTBEAT_PERIOD_SECONDS}"),
         ];
         if source.tls {
             parts.push(format!("{kw}_SSL = 1"));
@@ -118,6 +139,24 @@ impl Dialect {
         format!("{head} {}", parts.join(", "))
     }
 }
+
+/// Heartbeat period lifeboat configures on the replicas it points at a primary.
+pub(crate) const HEARTBEAT_PERIOD_SECONDS: u32 = 1;
+
+/// lifeboat's heartbeat table (documented in the README).
+pub(crate) const HEARTBEAT_CREATE_SQL: &str = "CREATE DATABASE IF NOT EXISTS lifeboat";
+pub(crate) const HEARTBEAT_TABLE_SQL: &str = "CREATE TABLE IF NOT EXISTS lifeboat.heartbeat (
+  id INT PRIMARY KEY,
+  written_at_us BIGINT NOT NULL,
+  epoch BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  writer VARCHAR(253) NOT NULL
+) ENGINE=InnoDB";
+pub(crate) const HEARTBEAT_READ_SQL: &str = "SELECT written_at_us, epoch, writer FROM lifeboat.heartbeat WHERE id = 1";
+/// The epoch never goes down, so a stale writer cannot lower a promotion's epoch.
+pub(crate) const HEARTBEAT_WRITE_SQL: &str = "INSERT INTO lifeboat.heartbeat (id, written_at_us, epoch, writer) VALUES (1, ?, ?, ?)
+ON DUPLICATE KEY UPDATE written_at_us = VALUES(written_at_us), writer = VALUES(writer), epoch = GREATEST(epoch, VALUES(epoch))";
+/// Server errors meaning the heartbeat database or table does not exist yet.
+pub(crate) const NO_SUCH_TABLE: [u16; 2] = [1146, 1049];
 
 /// Where a replica should replicate from.
 pub(crate) struct SourceSpec<'a> {

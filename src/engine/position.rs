@@ -357,5 +357,51 @@ pub fn lag_between(primary: &Position, replica: &Position) -> Option<u64> {
     }
 }
 
+/// How far `a` is ahead of `b` (negative: behind), in WAL bytes (PG, same timeline) or
+/// transactions (MariaDB, summed per domain). `None` when not comparable.
+pub fn units_ahead(a: &Position, b: &Position) -> Option<i128> {
+    match (a, b) {
+        (Position::Postgres(a), Position::Postgres(b)) if a.timeline == b.timeline => {
+            Some(i128::from(a.end()?.0) - i128::from(b.end()?.0))
+        }
+        (Position::Mysql(a), Position::Mysql(b)) => {
+            let (a, b) = (a.end(), b.end());
+            let domains: std::collections::BTreeSet<u32> = a.0.keys().chain(b.0.keys()).copied().collect();
+            Some(
+                domains
+                    .into_iter()
+                    .map(|d| {
+                        i128::from(a.0.get(&d).map_or(0, |g| g.seq)) - i128::from(b.0.get(&d).map_or(0, |g| g.seq))
+                    })
+                    .sum(),
+            )
+        }
+        _ => None,
+    }
+}
+
+impl Position {
+    /// Parses what [`Position`]'s `Display` wrote (PG `timeline/LSN`, MariaDB a GTID
+    /// list), e.g. from a status field. PostgreSQL timeline history is not kept in the
+    /// text, so positions on other timelines compare as unknown.
+    pub fn parse(postgres: bool, text: &str) -> Option<Position> {
+        if postgres {
+            let (timeline, lsn) = text.split_once('/')?;
+            let lsn: Lsn = lsn.parse().ok()?;
+            Some(Position::Postgres(PgPosition {
+                timeline: timeline.parse().ok()?,
+                current: Some(lsn),
+                ..PgPosition::default()
+            }))
+        } else {
+            let set: GtidSet = text.parse().ok()?;
+            Some(Position::Mysql(MysqlPosition {
+                binlog: set,
+                ..MysqlPosition::default()
+            }))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -17,9 +17,12 @@ use tokio_postgres::Client;
 use super::connections::Connections;
 use super::error::{CreateDatabaseError, Failure, FenceError, ProbeError, PromoteError, RepointError};
 use super::pg_tls;
-use super::postgres_probe::{PROBE_SQL, probe_from_row, timeline_history};
+use super::postgres_probe::{
+    HEARTBEAT_CREATE_SQL, HEARTBEAT_READ_SQL, PROBE_SQL, heartbeat_from_row, heartbeat_write_sql, probe_from_row,
+    timeline_history,
+};
 use super::postgres_sql::{connect_failure, primary_conninfo, query_failure, quote_ident, quote_literal};
-use super::types::{EngineConfig, Fencing, Member, Probe, Promotion, Repointing};
+use super::types::{Drain, EngineConfig, Fencing, HeartbeatWrite, Member, Probe, Promotion, Repointing};
 
 /// The PostgreSQL engine.
 #[derive(Debug)]
@@ -89,9 +92,9 @@ impl PostgresEngine {
             .map_err(|_| Failure::Timeout(limit))?
     }
 
-    /// Role, positions, upstream and lag of `member`.
+    /// Role, positions, upstream, lag and heartbeat of `member`.
     pub async fn probe(&self, member: &Member) -> Result<Probe, ProbeError> {
-        let limit = self.config.timeouts.operation;
+        let limit = self.config.timeouts.probe;
         self.with_client(member, limit, async |c| {
             let row = c
                 .query_one(PROBE_SQL, &[])
@@ -101,6 +104,12 @@ impl PostgresEngine {
             if let super::position::Position::Postgres(pos) = &mut probe.position {
                 pos.history = timeline_history(c, pos.timeline).await;
             }
+            probe.heartbeat = match c.query_opt(HEARTBEAT_READ_SQL, &[]).await {
+                Ok(Some(row)) => Some(heartbeat_from_row(&row)?),
+                Ok(None) => None,
+                Err(e) if is_undefined(&e) => None,
+                Err(e) => return Err(query_failure("read heartbeat", &e)),
+            };
             Ok(probe)
         })
         .await
@@ -108,6 +117,95 @@ impl PostgresEngine {
             member: member.name.clone(),
             failure,
         })
+    }
+
+    /// Writes lifeboat's heartbeat row on a writable primary (creating the table the first
+    /// time). Never lowers the epoch stored in the row.
+    pub async fn write_heartbeat(&self, member: &Member, beat: &HeartbeatWrite) -> Result<(), ProbeError> {
+        let limit = self.config.timeouts.probe;
+        let sql = heartbeat_write_sql(beat.written_at.timestamp_micros(), beat.epoch, &beat.writer);
+        self.with_client(member, limit, async |c| {
+            match c.batch_execute(&sql).await {
+                Ok(()) => Ok(()),
+                Err(e) if is_undefined(&e) => {
+                    // The failed statement aborted the transaction it opened.
+                    let _ = c.batch_execute("ROLLBACK").await;
+                    c.batch_execute(HEARTBEAT_CREATE_SQL)
+                        .await
+                        .map_err(|e| query_failure("create lifeboat.heartbeat", &e))?;
+                    c.batch_execute(&sql)
+                        .await
+                        .map_err(|e| query_failure("write heartbeat", &e))
+                }
+                Err(e) => {
+                    let _ = c.batch_execute("ROLLBACK").await;
+                    Err(query_failure("write heartbeat", &e))
+                }
+            }
+        })
+        .await
+        .map_err(|failure| ProbeError {
+            member: member.name.clone(),
+            failure,
+        })
+    }
+
+    /// Applies everything `member` received before it is promoted: resumes a paused
+    /// replay and waits (up to `limit`) until the replay position reaches the received
+    /// one. Promotion itself replays what is in pg_wal too; waiting here makes the wait
+    /// visible and bounded, and a replay that does not move is reported, not ignored.
+    pub async fn drain(&self, member: &Member, limit: Duration) -> Result<Drain, PromoteError> {
+        let failed = |failure| PromoteError::Failed {
+            member: member.name.clone(),
+            failure,
+        };
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut resumed = false;
+        loop {
+            let (in_recovery, paused, pending) = self
+                .with_client(member, self.config.timeouts.operation, async |c| {
+                    let row = c
+                        .query_one(
+                            "SELECT pg_is_in_recovery(),
+                               CASE WHEN pg_is_in_recovery() THEN pg_get_wal_replay_pause_state() <> 'not paused' END,
+                               CASE WHEN pg_is_in_recovery()
+                                    THEN greatest(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0)::float8 END",
+                            &[],
+                        )
+                        .await
+                        .map_err(|e| query_failure("drain state", &e))?;
+                    Ok((
+                        row.get::<_, bool>(0),
+                        row.get::<_, Option<bool>>(1).unwrap_or(false),
+                        row.get::<_, Option<f64>>(2).unwrap_or(0.0) as u64,
+                    ))
+                })
+                .await
+                .map_err(failed)?;
+            if !in_recovery || pending == 0 {
+                return Ok(Drain {
+                    resumed_apply: resumed,
+                    pending_at_end: 0,
+                });
+            }
+            if paused {
+                self.with_client(member, self.config.timeouts.operation, async |c| {
+                    c.batch_execute("SELECT pg_wal_replay_resume()")
+                        .await
+                        .map_err(|e| query_failure("pg_wal_replay_resume", &e))
+                })
+                .await
+                .map_err(failed)?;
+                resumed = true;
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Ok(Drain {
+                    resumed_apply: resumed,
+                    pending_at_end: pending,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Promotes a replica (`pg_promote(wait => true)`) and confirms it accepts
@@ -315,6 +413,12 @@ impl PostgresEngine {
             failure,
         })
     }
+}
+
+/// The heartbeat schema or table does not exist (yet).
+fn is_undefined(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    matches!(e.code(), Some(c) if *c == SqlState::UNDEFINED_TABLE || *c == SqlState::INVALID_SCHEMA_NAME)
 }
 
 /// (in recovery, read-only by default) as a session sees it.

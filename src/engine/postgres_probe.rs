@@ -7,7 +7,9 @@ use tokio_postgres::{Client, Row};
 
 use super::error::Failure;
 use super::position::{Lsn, PgPosition, Position, TimelineSwitch, parse_timeline_history};
-use super::types::{Probe, Role, Upstream};
+use std::time::Duration;
+
+use super::types::{Heartbeat, Probe, Role, SyncReplication, Upstream};
 
 /// One round trip: recovery state, LSNs, timeline, replay pause/timestamp, settings,
 /// and the WAL receiver (zero or one row, hence the LEFT JOIN). Functions that fail in
@@ -27,8 +29,61 @@ SELECT pg_is_in_recovery() AS in_recovery,
   current_setting('primary_conninfo', true) AS primary_conninfo,
   w.status AS receiver_status, w.sender_host, w.sender_port,
   w.latest_end_lsn::text AS latest_end_lsn, w.written_lsn::text AS written_lsn,
-  w.flushed_lsn::text AS flushed_lsn, w.received_tli
+  w.flushed_lsn::text AS flushed_lsn, w.received_tli,
+  extract(epoch FROM clock_timestamp() - w.last_msg_receipt_time)::float8 AS receipt_age,
+  (SELECT setting::float8 FROM pg_settings WHERE name = 'wal_sender_timeout') AS sender_timeout_ms,
+  (SELECT setting::float8 FROM pg_settings WHERE name = 'wal_receiver_status_interval') AS status_interval_s,
+  current_setting('synchronous_standby_names') <> ''
+    AND current_setting('synchronous_commit') IN ('on', 'remote_write', 'remote_apply') AS sync_configured,
+  (SELECT array_agg(application_name::text ORDER BY application_name) FROM pg_stat_replication
+    WHERE sync_state IN ('sync', 'quorum')) AS sync_standbys
 FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS w ON true";
+
+/// lifeboat's heartbeat row; a missing schema or table means "no heartbeat".
+pub(crate) const HEARTBEAT_READ_SQL: &str = "SELECT written_at_us, epoch, writer FROM lifeboat.heartbeat WHERE id = 1";
+
+/// Creates the heartbeat table (idempotent). Documented in the README.
+pub(crate) const HEARTBEAT_CREATE_SQL: &str = "CREATE SCHEMA IF NOT EXISTS lifeboat;
+CREATE TABLE IF NOT EXISTS lifeboat.heartbeat (
+  id int PRIMARY KEY CHECK (id = 1),
+  written_at_us bigint NOT NULL,
+  epoch bigint NOT NULL DEFAULT 0,
+  writer text NOT NULL
+)";
+
+/// One heartbeat upsert, committed locally: with synchronous replication and every standby
+/// gone, a heartbeat must not hang the probe round (nor be counted as replicated). The
+/// epoch never goes down, so a stale writer cannot lower a promotion's epoch.
+pub(crate) fn heartbeat_write_sql(written_at_us: i64, epoch: u64, writer: &str) -> String {
+    format!(
+        "BEGIN; SET LOCAL synchronous_commit TO local;
+INSERT INTO lifeboat.heartbeat AS h (id, written_at_us, epoch, writer) VALUES (1, {written_at_us}, {epoch}, {})
+ON CONFLICT (id) DO UPDATE SET written_at_us = EXCLUDED.written_at_us, writer = EXCLUDED.writer,
+  epoch = GREATEST(h.epoch, EXCLUDED.epoch);
+COMMIT",
+        super::postgres_sql::quote_literal(writer)
+    )
+}
+
+/// The heartbeat row from [`HEARTBEAT_READ_SQL`].
+pub(crate) fn heartbeat_from_row(row: &Row) -> Result<Heartbeat, Failure> {
+    let us: i64 = get(row, "written_at_us")?;
+    let epoch: i64 = get(row, "epoch")?;
+    let writer: String = get(row, "writer")?;
+    let written_at = chrono::DateTime::from_timestamp_micros(us)
+        .ok_or_else(|| Failure::Unexpected(format!("heartbeat time {us} out of range")))?;
+    Ok(Heartbeat {
+        written_at,
+        epoch: u64::try_from(epoch).unwrap_or(0),
+        writer,
+    })
+}
+
+fn seconds(value: Option<f64>) -> Option<Duration> {
+    value
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .map(Duration::from_secs_f64)
+}
 
 fn get<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, col: &str) -> Result<T, Failure> {
     row.try_get(col)
@@ -64,7 +119,9 @@ pub(crate) fn probe_from_row(row: &Row) -> Result<Probe, Failure> {
         replayed,
         history: Vec::new(),
     };
+    let wal_sender_timeout = seconds(get::<Option<f64>>(row, "sender_timeout_ms")?.map(|ms| ms / 1000.0));
     if !in_recovery {
+        let standbys: Option<Vec<String>> = get(row, "sync_standbys")?;
         return Ok(Probe {
             role: Role::Primary,
             position: Position::Postgres(position),
@@ -74,6 +131,12 @@ pub(crate) fn probe_from_row(row: &Row) -> Result<Probe, Failure> {
             lag_seconds: None,
             server_version,
             read_only: default_read_only,
+            heartbeat: None,
+            wal_sender_timeout,
+            synchronous: Some(SyncReplication {
+                configured: get::<Option<bool>>(row, "sync_configured")?.unwrap_or(false),
+                standbys: standbys.unwrap_or_default(),
+            }),
         });
     }
     let upstream_end = [
@@ -110,6 +173,10 @@ pub(crate) fn probe_from_row(row: &Row) -> Result<Probe, Failure> {
             pause_state.as_deref().unwrap_or("unknown")
         ),
         last_error: None,
+        silence: seconds(get(row, "receipt_age")?),
+        progress: None,
+        heartbeat_period: None,
+        status_interval: seconds(get(row, "status_interval_s")?),
     };
     Ok(Probe {
         role: Role::Replica,
@@ -120,6 +187,9 @@ pub(crate) fn probe_from_row(row: &Row) -> Result<Probe, Failure> {
         lag_seconds,
         server_version,
         read_only: true,
+        heartbeat: None,
+        wal_sender_timeout,
+        synchronous: None,
     })
 }
 

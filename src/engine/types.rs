@@ -116,6 +116,9 @@ pub struct Timeouts {
     pub operation: Duration,
     /// One promotion, including waiting for the relay log (MariaDB) or end of recovery.
     pub promote: Duration,
+    /// One probe (including its connect): a hung server must not hold a probe round for
+    /// longer than the plan's probe interval.
+    pub probe: Duration,
 }
 
 impl Default for Timeouts {
@@ -124,6 +127,7 @@ impl Default for Timeouts {
             connect: Duration::from_secs(3),
             operation: Duration::from_secs(5),
             promote: Duration::from_secs(60),
+            probe: Duration::from_secs(5),
         }
     }
 }
@@ -171,6 +175,19 @@ pub struct Upstream {
     pub state: String,
     /// Last replication error the server reported, if any.
     pub last_error: Option<String>,
+    /// PostgreSQL: how long ago the WAL receiver last got any message (WAL or keepalive)
+    /// from its upstream, by the replica's own clock. `None` when unknown (no receiver,
+    /// or MySQL, where [`Upstream::progress`] serves instead).
+    pub silence: Option<Duration>,
+    /// MySQL/MariaDB: a marker that changes whenever anything arrives from the upstream
+    /// (binlog position read, heartbeats received). Compared between probe rounds.
+    pub progress: Option<String>,
+    /// MySQL/MariaDB: `Slave_heartbeat_period`, how often an idle primary sends a
+    /// heartbeat event. `None` when unknown or disabled.
+    pub heartbeat_period: Option<Duration>,
+    /// PostgreSQL: `wal_receiver_status_interval` of this replica (its idle replies to the
+    /// primary; see [`crate::policy::detection`] for why it matters).
+    pub status_interval: Option<Duration>,
 }
 
 /// One observation of a member.
@@ -203,6 +220,65 @@ pub struct Probe {
     /// Whether ordinary sessions are refused writes (PG: in recovery or
     /// `default_transaction_read_only`; MySQL: `@@read_only`).
     pub read_only: bool,
+    /// lifeboat's heartbeat row as this member has it (applied). `None` when the table
+    /// does not exist (heartbeat disabled, or never written yet).
+    pub heartbeat: Option<Heartbeat>,
+    /// PostgreSQL: this server's `wal_sender_timeout` (on a primary: half of it is the
+    /// longest an idle primary stays silent towards a replica that replies rarely).
+    pub wal_sender_timeout: Option<Duration>,
+    /// Primaries: synchronous replication as configured and in force right now.
+    pub synchronous: Option<SyncReplication>,
+}
+
+/// lifeboat's heartbeat row (`lifeboat.heartbeat`, one row): written on the primary every
+/// probe round with the operator's clock, read back on every member. A replica that has
+/// applied the row written at T holds every transaction acknowledged before T.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// Operator time at which the row was written (before its commit).
+    pub written_at: chrono::DateTime<chrono::Utc>,
+    /// Failover epoch of the primary that wrote it (raised by each promotion).
+    pub epoch: u64,
+    /// Member name that wrote it.
+    pub writer: String,
+}
+
+/// Synchronous replication on a primary.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SyncReplication {
+    /// PostgreSQL: `synchronous_standby_names` is set and `synchronous_commit` waits for
+    /// a standby (`on`, `remote_write` or `remote_apply`).
+    pub configured: bool,
+    /// Standbys (application names) that are `sync` or `quorum` right now.
+    pub standbys: Vec<String>,
+}
+
+impl SyncReplication {
+    /// Commits are acknowledged only once a standby has them.
+    pub fn in_force(&self) -> bool {
+        self.configured && !self.standbys.is_empty()
+    }
+}
+
+/// A heartbeat to write on the primary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeartbeatWrite {
+    /// The operator's clock now.
+    pub written_at: chrono::DateTime<chrono::Utc>,
+    /// The plan's failover epoch (a promotion writes its new epoch).
+    pub epoch: u64,
+    /// The member written to.
+    pub writer: String,
+}
+
+/// Result of draining a replica before its promotion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drain {
+    /// Apply was stopped or paused and lifeboat restarted it.
+    pub resumed_apply: bool,
+    /// Received but not yet applied when the wait ended (0: fully drained). PostgreSQL:
+    /// WAL bytes; MySQL/MariaDB: transactions.
+    pub pending_at_end: u64,
 }
 
 /// Result of a promotion.

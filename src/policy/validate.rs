@@ -75,6 +75,53 @@ pub fn parse_time_zone(field: &str, name: &str) -> Result<chrono_tz::Tz, FieldPr
     })
 }
 
+/// A RecoveryPlan's spec, validated once into the typed values every controller uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanSettings {
+    pub rpo: Duration,
+    pub rto: Duration,
+    pub probe_interval: Duration,
+    pub failure_threshold: u32,
+    /// `maxDataLoss`, or the RPO when absent.
+    pub max_data_loss: Duration,
+    /// Whether lifeboat writes its heartbeat row on the primary.
+    pub heartbeat: bool,
+}
+
+impl PlanSettings {
+    /// How long replicas must have heard nothing before they confirm a primary failure.
+    pub fn confirmation_window(&self) -> Duration {
+        self.probe_interval * self.failure_threshold.max(1)
+    }
+
+    /// The limit of one probe: a hung member must not hold a round longer than an interval.
+    pub fn probe_timeout(&self) -> Duration {
+        self.probe_interval
+            .clamp(Duration::from_millis(200), Duration::from_secs(5))
+    }
+}
+
+/// Validates `spec` into [`PlanSettings`], or every problem found (never a silent default).
+pub fn plan_settings(spec: &RecoveryPlanSpec) -> Result<PlanSettings, Vec<FieldProblem>> {
+    let problems = validate_plan(spec);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let parse = |field: &str, value: &str| parse_duration(field, value).map_err(|p| vec![p]);
+    let rpo = parse("spec.objectives.rpo", &spec.objectives.rpo)?;
+    Ok(PlanSettings {
+        rpo,
+        rto: parse("spec.objectives.rto", &spec.objectives.rto)?,
+        probe_interval: parse("spec.failover.probeInterval", &spec.failover.probe_interval)?,
+        failure_threshold: spec.failover.failure_threshold.max(1),
+        max_data_loss: match &spec.failover.max_data_loss {
+            Some(max) => parse("spec.failover.maxDataLoss", max)?,
+            None => rpo,
+        },
+        heartbeat: spec.failover.heartbeat,
+    })
+}
+
 /// Every problem in a RecoveryPlan spec that the API server's schema cannot catch.
 pub fn validate_plan(spec: &RecoveryPlanSpec) -> Vec<FieldProblem> {
     let mut problems = Vec::new();

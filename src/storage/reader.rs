@@ -26,9 +26,9 @@ pub struct ObjectStream {
     pub body: Box<dyn AsyncRead + Send + Unpin>,
 }
 
-/// Opens `key` for streaming.
-pub async fn open(store: &Store, key: &str) -> Result<ObjectStream, ReadError> {
-    let out = store
+/// GETs `key`, telling a missing object apart from other failures.
+async fn get(store: &Store, key: &str) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, ReadError> {
+    store
         .client
         .get_object()
         .bucket(store.bucket())
@@ -48,7 +48,12 @@ pub async fn open(store: &Store, key: &str) -> Result<ObjectStream, ReadError> {
                     source: e.into(),
                 }
             }
-        })?;
+        })
+}
+
+/// Opens `key` for streaming.
+pub async fn open(store: &Store, key: &str) -> Result<ObjectStream, ReadError> {
+    let out = get(store, key).await?;
     Ok(ObjectStream {
         size: out.content_length.and_then(|n| u64::try_from(n).ok()),
         body: Box::new(out.body.into_async_read()),
@@ -57,27 +62,7 @@ pub async fn open(store: &Store, key: &str) -> Result<ObjectStream, ReadError> {
 
 /// Reads a small object whole (manifests, probes).
 pub async fn read_small(store: &Store, key: &str) -> Result<Bytes, ReadError> {
-    let out = store
-        .client
-        .get_object()
-        .bucket(store.bucket())
-        .key(key)
-        .send()
-        .await
-        .map_err(|e| {
-            if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) {
-                ReadError::NotFound {
-                    bucket: store.bucket().into(),
-                    key: key.into(),
-                }
-            } else {
-                ReadError::Get {
-                    bucket: store.bucket().into(),
-                    key: key.into(),
-                    source: e.into(),
-                }
-            }
-        })?;
+    let out = get(store, key).await?;
     let data = out.body.collect().await.map_err(|e| ReadError::Get {
         bucket: store.bucket().into(),
         key: key.into(),

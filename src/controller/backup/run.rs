@@ -19,7 +19,7 @@ use crate::engine::{Engine, Member, Probe};
 use crate::pipeline::backup::{BackupOptions, BackupRequest, DumpJob, run_backup};
 use crate::pipeline::crypto::parse_recipients;
 use crate::policy::objectives::human_seconds;
-use crate::policy::validate::parse_duration;
+use crate::policy::validate::{PlanSettings, describe, plan_settings};
 use crate::storage::keys::BackupKey;
 use crate::storage::multipart::abort_orphaned_uploads;
 
@@ -49,17 +49,24 @@ pub fn human_bytes(bytes: u64) -> String {
 
 /// The member to dump from: a healthy replica within the RPO when the plan prefers one,
 /// else the healthy primary.
-fn choose_source(plan: &RecoveryPlan, probes: &crate::controller::plan::assess::Probes) -> Option<(Member, Probe)> {
-    let recorded = plan.status.as_ref().and_then(|s| s.primary.as_deref());
-    let topo = topology(probes, recorded);
+fn choose_source(
+    plan: &RecoveryPlan,
+    settings: &PlanSettings,
+    observation: &crate::controller::plan::observe::Observation,
+) -> Option<(Member, Probe)> {
+    let probes = &observation.probes;
+    let record = crate::controller::primary_record::PrimaryRecord::of(plan);
+    let topo = topology(probes, record.primary.as_deref(), record.epoch);
     let prefer_replica = plan.spec.backup.as_ref().is_some_and(|b| b.prefer_replica);
-    let rpo = parse_duration("rpo", &plan.spec.objectives.rpo).unwrap_or_default();
     if prefer_replica && topo.primary_healthy {
-        let views = replica_views(probes, &topo, None, &Default::default());
+        let memory = crate::controller::plan::runtime::lock(&observation.runtime)
+            .memory
+            .clone();
+        let views = replica_views(probes, topo.primary.as_deref(), &memory, settings, chrono::Utc::now());
         let best = views
             .iter()
-            .filter(|v| v.healthy && v.lag.is_some_and(|l| l <= rpo))
-            .min_by(|a, b| a.lag.cmp(&b.lag).then_with(|| a.name.cmp(&b.name)));
+            .filter(|v| v.healthy && v.lag().is_some_and(|l| l <= settings.rpo))
+            .min_by(|a, b| a.lag().cmp(&b.lag()).then_with(|| a.name.cmp(&b.name)));
         if let Some((m, Ok(p))) = best.and_then(|v| probes.get(&v.name)) {
             return Some((m.clone(), p.clone()));
         }
@@ -131,11 +138,31 @@ pub async fn run(ctx: &Context, namespace: &str, backup: &Backup) -> Result<Back
             format!("RecoveryPlan {plan_name} spec.backup.databases is empty: name the databases to dump"),
         ));
     }
-    let observation = match observe(&ctx.client, &ctx.plans, namespace, &plan).await {
+    let settings = match plan_settings(&plan.spec) {
+        Ok(s) => s,
+        Err(problems) => {
+            return Ok(failed(
+                status,
+                format!("RecoveryPlan {plan_name} is invalid: {}", describe(&problems)),
+            ));
+        }
+    };
+    let primary = plan.status.as_ref().and_then(|s| s.primary.clone());
+    let observation = match observe(
+        &ctx.client,
+        &ctx.plans,
+        namespace,
+        &plan,
+        &settings,
+        None,
+        primary.as_deref(),
+    )
+    .await
+    {
         Ok(o) => o,
         Err(e) => return Ok(failed(status, format!("cannot reach the members of {plan_name}: {e}"))),
     };
-    let Some((member, probe)) = choose_source(&plan, &observation.probes) else {
+    let Some((member, probe)) = choose_source(&plan, &settings, &observation) else {
         return Ok(failed(status, format!("no healthy member of {plan_name} to dump from")));
     };
 
@@ -152,11 +179,7 @@ pub async fn run(ctx: &Context, namespace: &str, backup: &Backup) -> Result<Back
         std::process::exit(86);
     }
 
-    let engine = {
-        let rt = ctx.plans.get_existing(&observation.runtime_key);
-        let guard = rt.lock().unwrap_or_else(|p| p.into_inner());
-        guard.engine.clone()
-    };
+    let engine = observation.engine.clone();
     let format = match plan.spec.engine {
         EngineKind::Postgres => "pgdump",
         EngineKind::Mysql => "sql",

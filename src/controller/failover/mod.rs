@@ -1,6 +1,7 @@
 //! Failover controller: carries out a promotion as the DESIGN.md sequence — decide, fence
 //! the old primary, promote, repoint — journaling each step before taking it.
 
+mod estimate;
 mod record;
 mod steps;
 
@@ -31,6 +32,14 @@ pub enum ReconcileFailoverError {
         #[source]
         source: kube::Error,
     },
+    #[error("listing Failovers in {namespace}: {source}")]
+    ListFailovers {
+        namespace: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error(transparent)]
+    Claim(#[from] super::primary_record::ClaimPrimaryError),
     #[error(transparent)]
     Record(#[from] RecordError),
     #[error(transparent)]
@@ -45,6 +54,8 @@ impl ReconcileFailoverError {
         match self {
             ReconcileFailoverError::NoNamespace => "NoNamespace",
             ReconcileFailoverError::Plan { .. } => "PlanUnavailable",
+            ReconcileFailoverError::ListFailovers { .. } => "ListFailoversFailed",
+            ReconcileFailoverError::Claim(_) => "RecordPrimaryFailed",
             ReconcileFailoverError::Record(_) => "StatusWriteFailed",
             ReconcileFailoverError::Route(_) => "RouteWritesFailed",
             ReconcileFailoverError::Observe(_) => "ObserveFailed",
@@ -82,6 +93,17 @@ pub async fn reconcile(fo: Arc<Failover>, ctx: Arc<Context>) -> Result<Action, R
             });
         }
     };
+    let settings = match crate::policy::validate::plan_settings(&plan.spec) {
+        Ok(s) => s,
+        Err(problems) => {
+            let message = format!(
+                "RecoveryPlan {} is invalid: {}",
+                fo.spec.plan,
+                crate::policy::validate::describe(&problems)
+            );
+            return conclude(&ctx, &fo, &namespace, &mut status, FailoverPhase::Refused, message).await;
+        }
+    };
     if status.phase.is_none() || status.phase == Some(FailoverPhase::Pending) {
         if plan.spec.failover.mode == FailoverMode::Disabled {
             let message = format!("failover is Disabled in RecoveryPlan {}", fo.spec.plan);
@@ -92,11 +114,28 @@ pub async fn reconcile(fo: Arc<Failover>, ctx: Arc<Context>) -> Result<Action, R
             return conclude(&ctx, &fo, &namespace, &mut status, FailoverPhase::Refused, message).await;
         }
     }
-    let observation = observe(&ctx.client, &ctx.plans, &namespace, &plan).await?;
+    let old = status.old_primary.clone().or_else(|| {
+        fo.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(super::plan::trigger::FAILED_PRIMARY_ANNOTATION).cloned())
+            .or_else(|| plan.status.as_ref().and_then(|s| s.primary.clone()))
+    });
+    let observation = observe(
+        &ctx.client,
+        &ctx.plans,
+        &namespace,
+        &plan,
+        &settings,
+        None,
+        old.as_deref(),
+    )
+    .await?;
     let mut run = steps::Run {
         ctx: &ctx,
         fo: &fo,
         plan: &plan,
+        settings: &settings,
         namespace: &namespace,
         observation: &observation,
     };
@@ -127,6 +166,7 @@ pub async fn reconcile(fo: Arc<Failover>, ctx: Arc<Context>) -> Result<Action, R
             ctx: &ctx,
             fo: &fo,
             plan: &plan,
+            settings: &settings,
             namespace: &namespace,
             observation: &observation,
         };

@@ -6,7 +6,7 @@ use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
 
 use crate::api::failover::{FailoverStatus, FailoverStep};
-use crate::api::{Failover, FailoverPhase, RecoveryPlan};
+use crate::api::{Failover, FailoverPhase};
 use crate::policy::objectives::human_seconds;
 
 /// Failed to write the journal.
@@ -92,20 +92,4 @@ pub fn end(status: &mut FailoverStatus, phase: FailoverPhase, message: String) {
         status.rto_seconds = Some(rto);
         status.rto = Some(human_seconds(rto));
     }
-}
-
-/// Records the new primary on the plan at once, so the plan controller's split-brain rule
-/// (the recorded primary wins) protects the promoted member if the old one comes back.
-pub async fn set_plan_primary(client: &Client, namespace: &str, plan: &str, primary: &str) -> Result<(), RecordError> {
-    let api: Api<RecoveryPlan> = Api::namespaced(client.clone(), namespace);
-    let patch = serde_json::json!({"status": {"primary": primary}});
-    api.patch_status(plan, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .map(|_| ())
-        .map_err(|source| RecordError {
-            namespace: namespace.into(),
-            name: plan.into(),
-            what: "plan primary".into(),
-            source,
-        })
 }

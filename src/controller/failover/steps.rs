@@ -7,22 +7,28 @@ use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 
 use super::ReconcileFailoverError;
-use super::record::{begin, done, finish, set_plan_primary};
+use super::estimate::{self, LossEstimate};
+use super::record::{begin, done, finish};
 use crate::api::failover::{FailoverStatus, FailoverType};
 use crate::api::{Failover, FailoverPhase, RecoveryPlan};
 use crate::controller::context::Context;
-use crate::controller::plan::assess::{replica_views, topology};
 use crate::controller::plan::observe::Observation;
-use crate::controller::plan::route::{self, WriterService};
+use crate::controller::plan::route::{self, Precondition, WriterService};
+use crate::controller::plan::runtime::lock;
 use crate::controller::plan::trigger::FAILED_PRIMARY_ANNOTATION;
+use crate::controller::primary_record::{Claim, PrimaryRecord, claim};
 use crate::engine::position::compare;
-use crate::engine::{Engine, Member, Role};
+use crate::engine::{Engine, HeartbeatWrite, Member, Position, Role};
 use crate::policy::failover::{LossDecision, choose_candidate, judge_data_loss};
 use crate::policy::roles::RoleLabel;
-use crate::policy::validate::parse_duration;
+use crate::policy::validate::PlanSettings;
 
 /// How long a switchover waits for the candidate to reach the fenced primary's position.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an unplanned failover waits when the old primary answers the fence after all.
+const ANSWERED_CATCH_UP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the candidate may take to apply what it received before its promotion.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What a step decided.
 pub enum Outcome {
@@ -37,6 +43,7 @@ pub struct Run<'a> {
     pub ctx: &'a Context,
     pub fo: &'a Failover,
     pub plan: &'a RecoveryPlan,
+    pub settings: &'a PlanSettings,
     pub namespace: &'a str,
     pub observation: &'a Observation,
 }
@@ -51,9 +58,8 @@ pub async fn other_active_failover(
     let all = api
         .list(&ListParams::default())
         .await
-        .map_err(|source| ReconcileFailoverError::Plan {
+        .map_err(|source| ReconcileFailoverError::ListFailovers {
             namespace: namespace.into(),
-            plan: fo.spec.plan.clone(),
             source,
         })?;
     let mine = (fo.metadata.creation_timestamp.clone(), fo.name_any());
@@ -76,13 +82,12 @@ impl Run<'_> {
         self.observation.probes.get(name).map(|(m, _)| m)
     }
 
-    fn engine(&self) -> std::sync::Arc<crate::engine::AnyEngine> {
-        let rt = self.ctx.plans.get_existing(&self.observation.runtime_key);
-        let guard = rt.lock().unwrap_or_else(|p| p.into_inner());
-        guard.engine.clone()
+    fn postgres(&self) -> bool {
+        self.plan.spec.engine == crate::api::EngineKind::Postgres
     }
 
-    /// Points writes: pods relabelled (selector plans) or endpoints set (static plans).
+    /// Points writes: pods relabelled (selector plans) or endpoints set (static plans). The
+    /// Failover owns routing while it runs, so its writes are unconditional.
     async fn route(
         &self,
         labels: BTreeMap<String, RoleLabel>,
@@ -90,24 +95,45 @@ impl Run<'_> {
     ) -> Result<(), ReconcileFailoverError> {
         let client = &self.ctx.client;
         if self.plan.spec.members.selector.is_some() {
-            route::label_pods(client, self.namespace, &self.observation.pods, &labels).await?;
+            route::label_pods(
+                client,
+                self.namespace,
+                &self.observation.pods,
+                &labels,
+                Precondition::None,
+            )
+            .await?;
         } else if let WriterService::Found(service) =
             route::get_writer_service(client, self.namespace, &self.plan.spec.writer_service).await?
         {
-            route::point_endpoints(client, self.namespace, &service, primary).await?;
+            route::point_endpoints(client, self.namespace, &service, primary, Precondition::None, None).await?;
         }
         Ok(())
     }
 
-    /// Pending: pick the candidate, refuse if the loss would be too high.
+    fn record_estimate(&self, status: &mut FailoverStatus, loss: &LossEstimate) {
+        status.estimated_data_loss_seconds = loss.seconds;
+        status.estimated_data_loss = Some(match loss.units {
+            Some(u) => format!(
+                "at most {u} {}",
+                if self.postgres() { "WAL bytes" } else { "transactions" }
+            ),
+            None => "unknown".into(),
+        });
+        status.estimated_data_loss_bytes = loss.units.filter(|_| self.postgres());
+        status.estimated_data_loss_transactions = loss.units.filter(|_| !self.postgres());
+        status.data_loss_basis = Some(loss.basis.clone());
+    }
+
+    /// Pending: pick the candidate, bound the loss, refuse if it is too high.
     pub async fn decide(&mut self, status: &mut FailoverStatus) -> Result<Outcome, ReconcileFailoverError> {
-        let recorded = self.plan.status.as_ref().and_then(|s| s.primary.clone());
+        let record = PrimaryRecord::of(self.plan);
         let old = self
             .fo
             .annotations()
             .get(FAILED_PRIMARY_ANNOTATION)
             .cloned()
-            .or(recorded);
+            .or(record.primary.clone());
         let Some(old) = old else {
             return Ok(Outcome::End(
                 FailoverPhase::Refused,
@@ -115,36 +141,25 @@ impl Run<'_> {
             ));
         };
         let probes = &self.observation.probes;
-        let mut topo = topology(probes, Some(&old));
-        topo.primary = Some(old.clone());
-        topo.primary_healthy = probes
+        let primary_healthy = probes
             .get(&old)
             .is_some_and(|(_, p)| p.as_ref().is_ok_and(|p| p.role == Role::Primary && !p.read_only));
-        let (position, lags) = {
-            let rt = self.ctx.plans.get_existing(&self.observation.runtime_key);
-            let guard = rt.lock().unwrap_or_else(|p| p.into_inner());
-            (guard.last_primary_position.clone(), guard.lag_at_last_healthy.clone())
-        };
-        let replicas = replica_views(probes, &topo, position.as_ref(), &lags);
-        let candidate = match choose_candidate(&replicas, self.fo.spec.to.as_deref()) {
-            Ok(c) => c.clone(),
-            Err(e) => return Ok(Outcome::End(FailoverPhase::Refused, e.to_string())),
-        };
         let switchover = self.fo.spec.kind == FailoverType::Switchover;
-        if switchover && !topo.primary_healthy {
+        if switchover && !primary_healthy {
             return Ok(Outcome::End(
                 FailoverPhase::Refused,
                 format!("a Switchover needs a healthy primary, and {old} is not; request type: Failover"),
             ));
         }
+        let memory = lock(&self.observation.runtime).memory.clone();
+        let views = estimate::views(self.observation, &old, &memory, self.settings);
+        let candidate = match choose_candidate(&views, self.fo.spec.to.as_deref()) {
+            Ok(c) => c.clone(),
+            Err(e) => return Ok(Outcome::End(FailoverPhase::Refused, e.to_string())),
+        };
         status.old_primary = Some(old.clone());
         status.new_primary = Some(candidate.name.clone());
-        status.estimated_data_loss_seconds = if switchover {
-            Some(0.0)
-        } else {
-            candidate.lag.map(|l| l.as_secs_f64())
-        };
-        status.estimated_data_loss = candidate.missing.map(|m| format!("{m} {}", self.units()));
+        status.epoch = Some(record.epoch.unwrap_or(0) + 1);
         status.started_at = self
             .fo
             .metadata
@@ -152,37 +167,41 @@ impl Run<'_> {
             .as_ref()
             .and_then(|t| chrono::DateTime::from_timestamp(t.0.as_second(), t.0.subsec_nanosecond().max(0) as u32))
             .or(Some(chrono::Utc::now()));
-        if !switchover {
-            let rpo = parse_duration("rpo", &self.plan.spec.objectives.rpo).unwrap_or_default();
-            let max = self
-                .plan
-                .spec
-                .failover
-                .max_data_loss
-                .as_deref()
-                .and_then(|d| parse_duration("maxDataLoss", d).ok())
-                .unwrap_or(rpo);
-            if let LossDecision::Refuse { message } = judge_data_loss(&candidate, max, self.fo.spec.force) {
+        if switchover {
+            self.record_estimate(
+                status,
+                &LossEstimate::none(
+                    "switchover: the candidate catches up with the fenced primary before it is promoted",
+                ),
+            );
+        } else {
+            self.record_estimate(status, &LossEstimate::from_risk(&candidate.risk));
+            if let LossDecision::Refuse { message } =
+                judge_data_loss(&candidate, self.settings.max_data_loss, self.fo.spec.force)
+            {
+                tracing::warn!(candidate = %candidate.name, loss_seconds = ?candidate.risk.seconds, "failover refused");
                 return Ok(Outcome::End(FailoverPhase::Refused, message));
             }
         }
+        tracing::info!(old = %old, new = %candidate.name, epoch = ?status.epoch, loss_seconds = ?status.estimated_data_loss_seconds, "failover decided");
         begin(status, FailoverPhase::Fencing, "fence", Some(&old));
         Ok(Outcome::Next(
             FailoverPhase::Fencing,
             "Fencing",
-            format!("fencing {old}; {} will be promoted", candidate.name),
+            format!(
+                "fencing {old}; {} will be promoted (epoch {}), losing at most {}",
+                candidate.name,
+                status.epoch.unwrap_or_default(),
+                status
+                    .estimated_data_loss_seconds
+                    .map_or("an unknown amount (forced)".into(), |s| format!("{s:.1}s"))
+            ),
         ))
     }
 
-    fn units(&self) -> &'static str {
-        match self.plan.spec.engine {
-            crate::api::EngineKind::Postgres => "WAL bytes",
-            crate::api::EngineKind::Mysql => "transactions",
-        }
-    }
-
-    /// Fencing: out of the writer Service first, then read-only if reachable. A switchover
-    /// then waits for the candidate to reach the fenced primary's final position.
+    /// Fencing: out of the writer Service first, then read-only if reachable. A switchover,
+    /// or a failover whose old primary answers after all, then waits for the candidate to
+    /// reach the fenced primary's final position.
     pub async fn fence(&mut self, status: &mut FailoverStatus) -> Result<Outcome, ReconcileFailoverError> {
         let (Some(old), Some(new)) = (status.old_primary.clone(), status.new_primary.clone()) else {
             return Ok(Outcome::End(
@@ -191,84 +210,156 @@ impl Run<'_> {
             ));
         };
         self.route([(old.clone(), RoleLabel::Fenced)].into(), None).await?;
-        let engine = self.engine();
-        let fence_note = match self.member(&old) {
+        let engine = self.observation.engine.clone();
+        let (fence_note, answered) = match self.member(&old) {
             Some(member) => match engine.fence(member).await {
-                Ok(f) if f.confirmed => format!("{old} is read-only; {} session(s) ended", f.sessions_terminated),
-                Ok(f) => format!(
-                    "{old} fenced from the writer Service; read-only not confirmed ({})",
-                    f.detail.unwrap_or_default()
+                Ok(f) if f.confirmed => (
+                    format!("{old} is read-only; {} session(s) ended", f.sessions_terminated),
+                    true,
                 ),
-                Err(e) => format!("{old} fenced from the writer Service; not reachable to make read-only ({e})"),
+                Ok(f) => (
+                    format!(
+                        "{old} fenced from the writer Service; read-only not confirmed ({})",
+                        f.detail.unwrap_or_default()
+                    ),
+                    f.reachable,
+                ),
+                Err(e) => (
+                    format!("{old} fenced from the writer Service; not reachable to make read-only ({e})"),
+                    false,
+                ),
             },
-            None => format!("{old} fenced from the writer Service; it is no longer a member"),
+            None => (
+                format!("{old} fenced from the writer Service; it is no longer a member"),
+                false,
+            ),
         };
-        if self.fo.spec.kind == FailoverType::Switchover
-            && let Err(why) = self.wait_for_catch_up(&old, &new).await
-        {
-            // Give the shop its primary back: unfence (promote is a no-op besides clearing the fence).
-            if let Some(member) = self.member(&old) {
-                let _ = engine.promote(member).await;
+        let switchover = self.fo.spec.kind == FailoverType::Switchover;
+        if switchover || answered {
+            let limit = if switchover {
+                CATCH_UP_TIMEOUT
+            } else {
+                ANSWERED_CATCH_UP_TIMEOUT
+            };
+            if let Err(why) = self.catch_up(status, &old, &new, limit).await {
+                return self.give_back(status, &old, why).await;
             }
-            self.route([(old.clone(), RoleLabel::Primary)].into(), self.member(&old))
-                .await?;
-            finish(status, "fence", false, Some(why.clone()));
-            return Ok(Outcome::End(
-                FailoverPhase::Failed,
-                format!("switchover abandoned, {old} unfenced: {why}"),
-            ));
         }
         finish(status, "fence", true, Some(fence_note.clone()));
-        begin(status, FailoverPhase::Promoting, "promote", Some(&new));
+        begin(status, FailoverPhase::Promoting, "drain", Some(&new));
         Ok(Outcome::Next(
             FailoverPhase::Promoting,
             "Promoting",
-            format!("{fence_note}; promoting {new}"),
+            format!("{fence_note}; {new} applies what it received, then is promoted"),
         ))
     }
 
-    async fn wait_for_catch_up(&self, old: &str, new: &str) -> Result<(), String> {
+    /// Waits for the candidate to hold the fenced primary's final position. For an unplanned
+    /// failover that cannot catch up, the loss bound is re-measured against that final
+    /// position (the primary was alive until now) and judged again.
+    async fn catch_up(&self, status: &mut FailoverStatus, old: &str, new: &str, limit: Duration) -> Result<(), String> {
         let (Some(old_m), Some(new_m)) = (self.member(old), self.member(new)) else {
             return Err("a member disappeared".into());
         };
-        let engine = self.engine();
+        let engine = &self.observation.engine;
         let target = engine
             .probe(old_m)
             .await
             .map_err(|e| format!("reading {old}'s final position: {e}"))?
             .position;
-        let deadline = tokio::time::Instant::now() + CATCH_UP_TIMEOUT;
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut last: Option<Position> = None;
         loop {
-            if let Ok(p) = engine.probe(new_m).await
-                && compare(&p.position, &target).at_least()
-            {
-                return Ok(());
+            if let Ok(p) = engine.probe(new_m).await {
+                if compare(&p.position, &target).at_least() {
+                    if self.fo.spec.kind != FailoverType::Switchover {
+                        self.record_estimate(
+                            status,
+                            &LossEstimate::none(&format!(
+                                "{new} reached {old}'s final position {target} after fencing"
+                            )),
+                        );
+                    }
+                    return Ok(());
+                }
+                last = Some(p.position);
             }
             if tokio::time::Instant::now() > deadline {
-                return Err(format!(
-                    "{new} did not reach {old}'s final position {target} within {CATCH_UP_TIMEOUT:?}"
-                ));
+                break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        let why = format!("{new} did not reach {old}'s final position {target} within {limit:?}");
+        if self.fo.spec.kind == FailoverType::Switchover {
+            return Err(why);
+        }
+        let loss = estimate::against_final(&target, last.as_ref(), status, chrono::Utc::now());
+        self.record_estimate(status, &loss);
+        let refused = !self.fo.spec.force
+            && loss
+                .seconds
+                .is_none_or(|s| s > self.settings.max_data_loss.as_secs_f64());
+        if refused { Err(why) } else { Ok(()) }
     }
 
-    /// Promoting: idempotent, so a restart during it promotes at most once in effect.
+    /// Gives the shop its primary back after fencing it (the candidate could not catch up):
+    /// unfence (promote is a no-op besides clearing the fence) and route to it again.
+    async fn give_back(
+        &self,
+        status: &mut FailoverStatus,
+        old: &str,
+        why: String,
+    ) -> Result<Outcome, ReconcileFailoverError> {
+        if let Some(member) = self.member(old) {
+            let _ = self.observation.engine.promote(member).await;
+        }
+        self.route([(old.to_string(), RoleLabel::Primary)].into(), self.member(old))
+            .await?;
+        finish(status, "fence", false, Some(why.clone()));
+        Ok(Outcome::End(
+            FailoverPhase::Failed,
+            format!("failover abandoned, {old} answered and stays primary (unfenced): {why}"),
+        ))
+    }
+
+    /// Promoting: drain the candidate (journalled, bounded), promote it (idempotent, so a
+    /// restart during it promotes at most once in effect), record it as the primary of the
+    /// new epoch, and stamp the epoch into its heartbeat row.
     pub async fn promote(&mut self, status: &mut FailoverStatus) -> Result<Outcome, ReconcileFailoverError> {
-        let Some(new) = status.new_primary.clone() else {
+        let (Some(new), Some(epoch)) = (status.new_primary.clone(), status.epoch) else {
             return Ok(Outcome::End(
                 FailoverPhase::Failed,
-                "journal lost the new primary".into(),
+                "journal lost the new primary or the epoch".into(),
             ));
         };
+        let Some(member) = self.member(&new).cloned() else {
+            return Ok(Outcome::End(
+                FailoverPhase::Failed,
+                format!("{new} is no longer a member"),
+            ));
+        };
+        let engine = self.observation.engine.clone();
+        if !done(status, "drain") {
+            match engine.drain(&member, DRAIN_TIMEOUT).await {
+                Ok(d) => {
+                    let note = match (d.resumed_apply, d.pending_at_end) {
+                        (_, 0) if d.resumed_apply => {
+                            "apply was stopped: restarted it and applied everything received".to_string()
+                        }
+                        (_, 0) => "everything received was applied".to_string(),
+                        (_, n) => format!(
+                            "{n} received units still not applied after {DRAIN_TIMEOUT:?}; promotion applies them or refuses"
+                        ),
+                    };
+                    finish(status, "drain", true, Some(note));
+                }
+                Err(e) => finish(status, "drain", false, Some(e.to_string())),
+            }
+            begin(status, FailoverPhase::Promoting, "promote", Some(&new));
+            super::record::save(&self.ctx.client, self.namespace, &self.fo.name_any(), status, "drain").await?;
+        }
         if !done(status, "promote") {
-            let Some(member) = self.member(&new) else {
-                return Ok(Outcome::End(
-                    FailoverPhase::Failed,
-                    format!("{new} is no longer a member"),
-                ));
-            };
-            match self.engine().promote(member).await {
+            match engine.promote(&member).await {
                 Ok(p) => finish(
                     status,
                     "promote",
@@ -288,12 +379,43 @@ impl Run<'_> {
                 }
             }
         }
-        set_plan_primary(&self.ctx.client, self.namespace, &self.plan.name_any(), &new).await?;
+        match claim(
+            &self.ctx.client,
+            self.namespace,
+            &self.plan.name_any(),
+            Some(epoch - 1),
+            &new,
+            epoch,
+        )
+        .await?
+        {
+            Claim::Won(_) => {}
+            Claim::Lost(record) => {
+                return Ok(Outcome::End(
+                    FailoverPhase::Failed,
+                    format!(
+                        "epoch {} was taken meanwhile (primary {:?} at epoch {:?}): {new} was promoted but is not the recorded primary and will be fenced",
+                        epoch, record.primary, record.epoch
+                    ),
+                ));
+            }
+        }
+        if self.settings.heartbeat {
+            let beat = HeartbeatWrite {
+                written_at: chrono::Utc::now(),
+                epoch,
+                writer: new.clone(),
+            };
+            if let Err(e) = engine.write_heartbeat(&member, &beat).await {
+                tracing::warn!(member = %new, error = %e, "could not stamp the new epoch in the heartbeat row");
+            }
+        }
+        tracing::info!(member = %new, epoch, "promoted");
         begin(status, FailoverPhase::Repointing, "repoint", Some(&new));
         Ok(Outcome::Next(
             FailoverPhase::Repointing,
             "Repointing",
-            format!("{new} is writable; pointing the writer Service and replicas at it"),
+            format!("{new} is writable, primary of epoch {epoch}; pointing the writer Service and replicas at it"),
         ))
     }
 
@@ -319,7 +441,7 @@ impl Run<'_> {
         }
         self.route(labels, self.member(&new)).await?;
         let routed_at = chrono::Utc::now();
-        let engine = self.engine();
+        let engine = &self.observation.engine;
         let mut notes = Vec::new();
         if let Some(primary) = self.member(&new) {
             for (name, (member, _)) in &self.observation.probes {

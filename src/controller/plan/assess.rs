@@ -7,18 +7,21 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::api::recovery_plan::{LastBackup, MemberStatus, ScenarioSeconds};
-use crate::engine::position::lag_between;
 use crate::engine::{Member, Position, Probe, Role};
+use crate::policy::detection::{Hearing, Link, judge_link, pg_keepalive};
 use crate::policy::failover::{LossDecision, ReplicaView, choose_candidate, judge_data_loss};
 use crate::policy::objectives::{Compliance, Exposure, RpoInputs, RtoInputs, achieved_rpo, compliance, estimated_rto};
-use crate::policy::roles::{RoleLabel, Seen, Topology, decide};
+use crate::policy::risk::{DataAtRisk, ReplicaHolding, data_at_risk};
+use crate::policy::roles::{Seen, Topology, decide};
+use crate::policy::validate::PlanSettings;
 
 use super::history::History;
+use super::runtime::PlanMemory;
 
 /// A probe round's results: member name -> (member, probe or error text).
 pub type Probes = BTreeMap<String, (Member, Result<Probe, String>)>;
 
-/// Role facts from the probes.
+/// Role facts from the probes (with the epoch each writable member's heartbeat row holds).
 pub fn seen(probes: &Probes) -> BTreeMap<String, Seen> {
     probes
         .iter()
@@ -26,7 +29,9 @@ pub fn seen(probes: &Probes) -> BTreeMap<String, Seen> {
             let s = match probe {
                 Err(_) => Seen::Unreachable,
                 Ok(p) => match (p.role, p.read_only) {
-                    (Role::Primary, false) => Seen::WritablePrimary,
+                    (Role::Primary, false) => Seen::WritablePrimary {
+                        epoch: p.heartbeat.as_ref().map(|h| h.epoch),
+                    },
                     (Role::Primary, true) => Seen::ReadOnlyPrimary,
                     (Role::Replica, _) => Seen::Replica,
                     (Role::Unknown, _) => Seen::Unreachable,
@@ -37,41 +42,93 @@ pub fn seen(probes: &Probes) -> BTreeMap<String, Seen> {
         .collect()
 }
 
-/// The replicas as failover candidates. `primary_position` is the primary's last known
-/// position; `lag_at_last_healthy` each replica's delay when the primary was last seen.
+/// Topology for the round from the recorded primary and epoch.
+pub fn topology(probes: &Probes, recorded_primary: Option<&str>, recorded_epoch: Option<u64>) -> Topology {
+    decide(&seen(probes), recorded_primary, recorded_epoch)
+}
+
+/// How a replica's link to the primary looks, from its probe and the plan's memory.
+fn link(probe: &Probe, memory: &PlanMemory, name: &str) -> Link {
+    let Some(up) = &probe.upstream else {
+        return Link::default();
+    };
+    let keepalive = match (up.heartbeat_period, up.status_interval) {
+        (Some(period), _) => Some(period),
+        (None, status_interval) => pg_keepalive(memory.sender_timeout, status_interval),
+    };
+    Link {
+        connected: up.receiving,
+        silence: memory.silence.get(name).copied().or(up.silence),
+        keepalive,
+        state: up.state.clone(),
+    }
+}
+
+/// The replicas as failover candidates: their link to the primary and their data at risk
+/// if the primary stopped acknowledging writes at `t_end`.
 pub fn replica_views(
     probes: &Probes,
-    topology: &Topology,
-    primary_position: Option<&Position>,
-    lag_at_last_healthy: &std::collections::HashMap<String, Option<f64>>,
+    primary: Option<&str>,
+    memory: &PlanMemory,
+    settings: &PlanSettings,
+    t_end: DateTime<Utc>,
 ) -> Vec<ReplicaView> {
-    probes
+    let mut views: Vec<ReplicaView> = probes
         .iter()
-        .filter(|(name, _)| Some(*name) != topology.primary.as_ref())
+        .filter(|(name, _)| Some(name.as_str()) != primary)
         .map(|(name, (_, probe))| match probe {
-            Ok(p) if p.role == Role::Replica => {
-                let lag = if topology.primary_healthy {
-                    p.lag_seconds
-                } else {
-                    lag_at_last_healthy.get(name).copied().flatten().or(p.lag_seconds)
-                };
-                ReplicaView {
-                    name: name.clone(),
-                    healthy: true,
-                    upstream_connected: Some(p.upstream.as_ref().is_some_and(|u| u.receiving)),
-                    missing: primary_position.and_then(|pp| lag_between(pp, &p.position)),
-                    lag: lag.map(|s| Duration::from_secs_f64(s.max(0.0))),
-                }
-            }
+            Ok(p) if p.role == Role::Replica => ReplicaView {
+                name: name.clone(),
+                healthy: true,
+                hearing: Some(judge_link(
+                    &link(p, memory, name),
+                    settings.confirmation_window(),
+                    settings.probe_interval,
+                )),
+                risk: data_at_risk(
+                    &memory.samples,
+                    &ReplicaHolding {
+                        position: &p.position,
+                        heartbeat_at: p.heartbeat.as_ref().map(|h| h.written_at),
+                    },
+                    t_end,
+                ),
+            },
             _ => ReplicaView {
                 name: name.clone(),
                 healthy: false,
-                upstream_connected: None,
-                missing: None,
-                lag: None,
+                hearing: None,
+                risk: DataAtRisk {
+                    seconds: None,
+                    units: None,
+                    behind_newest_sample: None,
+                    basis: "not reachable as a replica".into(),
+                },
             },
         })
-        .collect()
+        .collect();
+    apply_synchronous_guarantee(&mut views, memory);
+    views
+}
+
+/// With synchronous replication in force when the primary was last healthy, every
+/// acknowledged commit reached at least one standby. If every replica answers now, the most
+/// advanced one holds all of them: its loss is zero. (Standbys outside the plan are not
+/// seen: the plan must list every synchronous standby.)
+fn apply_synchronous_guarantee(views: &mut [ReplicaView], memory: &PlanMemory) {
+    let in_force = memory.synchronous.as_ref().is_some_and(|s| s.in_force());
+    if !in_force || views.is_empty() || views.iter().any(|v| !v.healthy) {
+        return;
+    }
+    let Some(best) = views.iter().filter_map(|v| v.risk.behind_newest_sample).min() else {
+        return;
+    };
+    if views.iter().any(|v| v.risk.behind_newest_sample.is_none()) {
+        return;
+    }
+    for view in views.iter_mut().filter(|v| v.risk.behind_newest_sample == Some(best)) {
+        view.risk = DataAtRisk::none_synchronous(Some(best));
+    }
 }
 
 /// Status rows for the members.
@@ -79,7 +136,8 @@ pub fn member_statuses(
     probes: &Probes,
     topology: &Topology,
     previous: &[MemberStatus],
-    primary_position: Option<&Position>,
+    views: &[ReplicaView],
+    postgres: bool,
 ) -> Vec<MemberStatus> {
     probes
         .iter()
@@ -90,30 +148,40 @@ pub fn member_statuses(
                 .map(|l| l.as_str().to_string())
                 .or_else(|| previous.iter().find(|m| &m.name == name).map(|m| m.role.clone()))
                 .unwrap_or_else(|| "unknown".into());
+            let view = views.iter().find(|v| &v.name == name && v.healthy);
+            let units = view
+                .and_then(|v| v.risk.units)
+                .map(|u| i64::try_from(u).unwrap_or(i64::MAX));
             match probe {
                 Ok(p) => MemberStatus {
                     name: name.clone(),
                     role,
                     healthy: true,
-                    lag_bytes: p
-                        .lag_bytes
-                        .or_else(|| primary_position.and_then(|pp| lag_between(pp, &p.position)))
-                        .filter(|_| p.role == Role::Replica)
-                        .map(|b| b as i64),
-                    lag_seconds: p.lag_seconds.filter(|_| p.role == Role::Replica),
+                    lag_bytes: units.filter(|_| postgres),
+                    lag_transactions: units.filter(|_| !postgres),
+                    lag_seconds: view.and_then(|v| v.risk.seconds),
+                    replication: view.and_then(|v| v.hearing.as_ref()).map(|h| match h {
+                        Hearing::Hears(d) => format!("receiving: {d}"),
+                        Hearing::Lost(d) => format!("not receiving: {d}"),
+                    }),
+                    epoch: p.heartbeat.as_ref().map(|h| h.epoch),
                     position: Some(p.position.to_string()),
                 },
                 Err(_) => MemberStatus {
                     name: name.clone(),
                     role,
                     healthy: false,
-                    lag_bytes: None,
-                    lag_seconds: None,
-                    position: None,
+                    ..MemberStatus::default()
                 },
             }
         })
         .collect()
+}
+
+/// The primary's position, for status (what data at risk is measured against).
+pub fn primary_position(memory: &PlanMemory) -> Option<(String, &Position, DateTime<Utc>)> {
+    let sample = memory.samples.latest()?;
+    Some((memory.primary.clone()?, &sample.position, sample.at))
 }
 
 /// Everything the status reports about objectives.
@@ -142,7 +210,7 @@ pub fn objectives(
             size_bytes: s.size_bytes,
         }
     });
-    let best = choose_candidate(replicas, None).ok().and_then(|r| r.lag);
+    let best = choose_candidate(replicas, None).ok().and_then(|r| r.lag());
     let backup_age = last_backup
         .as_ref()
         .and_then(|b| b.consistent_time.or(b.completion_time))
@@ -176,7 +244,8 @@ pub fn scenario(e: &Exposure) -> ScenarioSeconds {
     }
 }
 
-/// FailoverReady: could lifeboat fail over right now without breaking the RPO?
+/// FailoverReady: could lifeboat fail over right now within maxDataLoss? Uses the same
+/// candidate choice and bound as a Failover would.
 pub fn failover_readiness(replicas: &[ReplicaView], max_data_loss: Duration) -> (&'static str, &'static str, String) {
     match choose_candidate(replicas, None) {
         Err(e) => ("False", "NoCandidate", e.to_string()),
@@ -185,22 +254,13 @@ pub fn failover_readiness(replicas: &[ReplicaView], max_data_loss: Duration) -> 
                 "True",
                 "CandidateReady",
                 format!(
-                    "{} would be promoted (delay {:.1}s)",
+                    "{} would be promoted, losing at most {:.1}s ({})",
                     candidate.name,
-                    candidate.lag.map_or(0.0, |l| l.as_secs_f64())
+                    candidate.risk.seconds.unwrap_or_default(),
+                    candidate.risk.basis
                 ),
             ),
             LossDecision::Refuse { message } => ("False", "DataLossTooHigh", message),
         },
     }
-}
-
-/// Topology for the round.
-pub fn topology(probes: &Probes, recorded_primary: Option<&str>) -> Topology {
-    decide(&seen(probes), recorded_primary)
-}
-
-/// The label a member should carry, if decided.
-pub fn label_of(topology: &Topology, member: &str) -> Option<RoleLabel> {
-    topology.labels.get(member).copied()
 }

@@ -1,10 +1,14 @@
-//! RecoveryPlan controller. Each round (every `probeInterval`): observe the members,
-//! decide the topology and whether the primary has failed, route writes, trigger an
-//! automatic failover or a scheduled backup when due, then write the status.
+//! RecoveryPlan controller. Each round (every `probeInterval`): validate, read the primary
+//! record fresh, write the heartbeat and probe the members, read the record again (a round
+//! that saw a failover start or finish acts on nothing), decide, act (adopt, fence stale
+//! writers, route writes), trigger an automatic failover or a scheduled backup when due,
+//! then write the status against the resourceVersion the record came from.
 
+pub mod act;
 pub mod assess;
 pub mod history;
 pub mod observe;
+pub mod report;
 pub mod route;
 pub mod runtime;
 pub mod schedule;
@@ -13,32 +17,45 @@ pub mod trigger;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 
-use super::conditions::{ConditionUpdate, condition_status, set_condition};
+use self::report::{PlanCondition, Written, write_status};
+use self::runtime::lock;
 use super::context::Context;
-use super::metrics::{MemberLabels, PlanLabels};
-use super::status::{PatchStatusError, apply_status};
-use crate::api::recovery_plan::{FailoverMode, RecoveryPlanStatus};
-use crate::api::{RecoveryPlan, recovery_plan::MemberStatus};
-use crate::engine::Engine;
+use super::metrics::PlanLabels;
+use super::primary_record::PrimaryRecord;
+use super::status::PatchStatusError;
+use crate::api::recovery_plan::{FailoverMode, ObservedPosition, RecoveryPlanStatus};
+use crate::api::{EngineKind, RecoveryPlan};
+use crate::engine::Position;
 use crate::policy::failover::{PrimaryVerdict, judge_primary};
 use crate::policy::objectives::human_seconds;
-use crate::policy::validate::{describe, parse_duration, validate_plan};
+use crate::policy::risk::PrimarySample;
+use crate::policy::validate::{PlanSettings, describe, plan_settings};
+
+/// How soon a round whose view went stale runs again.
+const STALE_RETRY: Duration = Duration::from_millis(100);
 
 /// Why a plan reconcile failed (observations that go wrong are status, not errors).
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcilePlanError {
     #[error("RecoveryPlan has no namespace")]
     NoNamespace,
+    #[error("reading RecoveryPlan {namespace}/{name}: {source}")]
+    Read {
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
     #[error(transparent)]
     History(#[from] history::ListHistoryError),
     #[error(transparent)]
     Route(#[from] route::RouteError),
+    #[error(transparent)]
+    Act(#[from] act::ActError),
     #[error(transparent)]
     Schedule(#[from] schedule::ScheduleError),
     #[error(transparent)]
@@ -52,8 +69,9 @@ impl ReconcilePlanError {
     pub fn category(&self) -> &'static str {
         match self {
             ReconcilePlanError::NoNamespace => "NoNamespace",
+            ReconcilePlanError::Read { .. } => "ReadPlanFailed",
             ReconcilePlanError::History(_) => "ListHistoryFailed",
-            ReconcilePlanError::Route(_) => "RouteWritesFailed",
+            ReconcilePlanError::Route(_) | ReconcilePlanError::Act(_) => "RouteWritesFailed",
             ReconcilePlanError::Schedule(_) => "ScheduleFailed",
             ReconcilePlanError::Trigger(_) => "TriggerFailoverFailed",
             ReconcilePlanError::Status(_) => "StatusWriteFailed",
@@ -61,80 +79,54 @@ impl ReconcilePlanError {
     }
 }
 
-type Conditions = Vec<(&'static str, &'static str, &'static str, String)>;
+/// The plan as stored now (not the controller's cached copy): routing and the status
+/// write must start from the newest primary record.
+async fn read_fresh(ctx: &Context, namespace: &str, name: &str) -> Result<Option<RecoveryPlan>, ReconcilePlanError> {
+    Api::<RecoveryPlan>::namespaced(ctx.client.clone(), namespace)
+        .get_opt(name)
+        .await
+        .map_err(|source| ReconcilePlanError::Read {
+            namespace: namespace.into(),
+            name: name.into(),
+            source,
+        })
+}
 
-/// Writes the given conditions (and optionally more status) and returns.
-async fn write_status(
+/// Writes a status with only these conditions changed; a stale write is retried soon.
+async fn conditions_only(
     ctx: &Context,
-    plan: &RecoveryPlan,
-    namespace: &str,
-    mut status: RecoveryPlanStatus,
-    conditions: Conditions,
-) -> Result<(), ReconcilePlanError> {
-    let now = Time(Timestamp::now());
-    let before = plan.status.clone().unwrap_or_default();
-    let mut merged = before.conditions.clone();
-    for (type_, state, reason, message) in conditions {
-        let was = condition_status(&before.conditions, type_).map(str::to_string);
-        set_condition(
-            &mut merged,
-            ConditionUpdate {
-                type_,
-                status: state,
-                reason,
-                message: message.clone(),
-            },
-            plan.metadata.generation,
-            &now,
-        );
-        if was.as_deref() != Some(state) && matches!(type_, "Ready" | "FailoverBlocked" | "RpoMet") {
-            let bad = (type_ == "FailoverBlocked") == (state == "True");
-            let type_ev = if bad { EventType::Warning } else { EventType::Normal };
-            ctx.event(&plan.object_ref(&()), type_ev, reason, type_, message).await;
-        }
+    fresh: &RecoveryPlan,
+    conditions: Vec<PlanCondition>,
+    requeue: Duration,
+) -> Result<Action, ReconcilePlanError> {
+    let previous = fresh.status.clone().unwrap_or_default();
+    match write_status(ctx, fresh, previous, conditions).await? {
+        Written::Yes => Ok(Action::requeue(requeue)),
+        Written::Stale => Ok(Action::requeue(STALE_RETRY)),
     }
-    status.conditions = merged;
-    status.observed_generation = plan.metadata.generation;
-    let api: Api<RecoveryPlan> = Api::namespaced(ctx.client.clone(), namespace);
-    apply_status(&api, namespace, &plan.name_any(), &status).await?;
-    Ok(())
 }
 
 /// One round for one plan.
 pub async fn reconcile(plan: Arc<RecoveryPlan>, ctx: Arc<Context>) -> Result<Action, ReconcilePlanError> {
     let namespace = plan.namespace().ok_or(ReconcilePlanError::NoNamespace)?;
     let name = plan.name_any();
-    let previous = plan.status.clone().unwrap_or_default();
-
-    // Validate what the schema cannot.
-    let problems = validate_plan(&plan.spec);
-    let parsed = match (
-        parse_duration("rpo", &plan.spec.objectives.rpo),
-        parse_duration("rto", &plan.spec.objectives.rto),
-        parse_duration("probeInterval", &plan.spec.failover.probe_interval),
-    ) {
-        (Ok(rpo), Ok(rto), Ok(interval)) if problems.is_empty() => Some((rpo, rto, interval)),
-        _ => None,
-    };
-    let Some((rpo, rto, interval)) = parsed else {
-        let conditions = vec![("Ready", "False", "InvalidSpec", describe(&problems))];
-        write_status(&ctx, &plan, &namespace, previous, conditions).await?;
-        return Ok(Action::requeue(Duration::from_secs(60)));
+    let settings = match plan_settings(&plan.spec) {
+        Ok(s) => s,
+        Err(problems) => {
+            let Some(fresh) = read_fresh(&ctx, &namespace, &name).await? else {
+                return Ok(Action::await_change());
+            };
+            let invalid = PlanCondition::new("Ready", "False", "InvalidSpec", describe(&problems));
+            return conditions_only(&ctx, &fresh, vec![invalid], Duration::from_secs(60)).await;
+        }
     };
     if let Err(wait) = ctx.pacer.due(
         &format!("plan/{namespace}/{name}"),
         super::pacer::fingerprint(&*plan),
-        interval.mul_f64(0.9),
+        settings.probe_interval.mul_f64(0.9),
     ) {
         return Ok(Action::requeue(wait));
     }
-    let max_data_loss = plan
-        .spec
-        .failover
-        .max_data_loss
-        .as_deref()
-        .and_then(|d| parse_duration("maxDataLoss", d).ok())
-        .unwrap_or(rpo);
     let labels = PlanLabels {
         namespace: namespace.clone(),
         plan: name.clone(),
@@ -142,341 +134,431 @@ pub async fn reconcile(plan: Arc<RecoveryPlan>, ctx: Arc<Context>) -> Result<Act
     ctx.metrics
         .rpo_target_seconds
         .get_or_create(&labels)
-        .set(rpo.as_secs_f64());
+        .set(settings.rpo.as_secs_f64());
     ctx.metrics
         .rto_target_seconds
         .get_or_create(&labels)
-        .set(rto.as_secs_f64());
+        .set(settings.rto.as_secs_f64());
 
-    // Observe.
-    let history = history::load(&ctx.client, &namespace, &name).await?;
-    let observation = match observe::observe(&ctx.client, &ctx.plans, &namespace, &plan).await {
+    // The primary record before the probes.
+    let Some(before) = read_fresh(&ctx, &namespace, &name).await? else {
+        return Ok(Action::await_change());
+    };
+    let record = PrimaryRecord::of(&before);
+    let endpoints_version = if plan.spec.members.selector.is_none() {
+        route::endpoints_version(&ctx.client, &namespace, &plan.spec.writer_service).await?
+    } else {
+        None
+    };
+    tracing::debug!(?record, "round starts");
+    let observation = match observe_round(&ctx, &namespace, &before, &settings, &record).await {
         Ok(o) => o,
         Err(blocker) => {
-            let conditions = vec![("Ready", "False", blocker.reason(), blocker.to_string())];
-            write_status(&ctx, &plan, &namespace, previous, conditions).await?;
-            return Ok(Action::requeue(interval.max(Duration::from_secs(5))));
-        }
-    };
-    let probes = &observation.probes;
-    let topology = assess::topology(probes, previous.primary.as_deref());
-
-    // Remember the primary's last healthy state; count its failures.
-    let runtime = ctx.plans.get_existing(&observation.runtime_key);
-    let (failures, primary_position, lag_memory, engine) = {
-        let mut rt = runtime.lock().unwrap_or_else(|p| p.into_inner());
-        if topology.primary_healthy {
-            rt.primary_failures = 0;
-            rt.last_primary_position = topology
-                .primary
-                .as_ref()
-                .and_then(|p| probes.get(p))
-                .and_then(|(_, r)| r.as_ref().ok())
-                .map(|p| p.position.clone());
-            rt.lag_at_last_healthy = probes
-                .iter()
-                .filter_map(|(n, (_, r))| r.as_ref().ok().map(|p| (n.clone(), p.lag_seconds)))
-                .collect();
-        } else {
-            rt.primary_failures = rt.primary_failures.saturating_add(1);
-        }
-        (
-            rt.primary_failures,
-            rt.last_primary_position.clone(),
-            rt.lag_at_last_healthy.clone(),
-            rt.engine.clone(),
-        )
-    };
-    let replicas = assess::replica_views(probes, &topology, primary_position.as_ref(), &lag_memory);
-    let verdict = if topology.primary.is_some() {
-        judge_primary(failures, plan.spec.failover.failure_threshold, &replicas)
-    } else {
-        PrimaryVerdict::Unconfirmed {
-            failures,
-            reason: "no primary found among the members".into(),
-        }
-    };
-
-    // Route writes: fence split-brain extras, label pods, keep the writer Service on the primary.
-    for extra in &topology.to_fence {
-        if let Some((member, _)) = probes.get(extra) {
-            let fenced = engine.fence(member).await;
-            tracing::warn!(member = %extra, ?fenced, "second writable primary found: fenced");
-        }
-    }
-    let mut conditions: Conditions = Vec::new();
-    match route::get_writer_service(&ctx.client, &namespace, &plan.spec.writer_service).await? {
-        route::WriterService::Missing => conditions.push((
-            "Ready",
-            "False",
-            "WriterServiceMissing",
-            format!(
-                "writer Service {namespace}/{} not found; create it so clients can follow the primary",
-                plan.spec.writer_service
-            ),
-        )),
-        route::WriterService::Found(service) => {
-            if plan.spec.members.selector.is_some() {
-                route::label_pods(&ctx.client, &namespace, &observation.pods, &topology.labels).await?;
-                route::ensure_primary_selector(&ctx.client, &namespace, &service).await?;
-            } else {
-                let primary = topology
-                    .primary
-                    .as_ref()
-                    .filter(|_| topology.primary_healthy)
-                    .and_then(|p| probes.get(p))
-                    .map(|(m, _)| m);
-                route::point_endpoints(&ctx.client, &namespace, &service, primary).await?;
-            }
-        }
-    }
-
-    if let Some(policy) = &plan.spec.backup {
-        let stores: Api<crate::api::BackupStore> = Api::namespaced(ctx.client.clone(), &namespace);
-        if matches!(stores.get_opt(&policy.store).await, Ok(None)) {
-            conditions.push((
-                "Ready",
-                "False",
-                "BackupStoreMissing",
-                format!(
-                    "BackupStore {namespace}/{} (spec.backup.store) not found; backups cannot run",
-                    policy.store
-                ),
-            ));
-        }
-    }
-
-    // Automatic failover.
-    if let (PrimaryVerdict::Failed { failures }, Some(primary)) = (&verdict, topology.primary.as_deref())
-        && plan.spec.failover.mode == FailoverMode::Automatic
-        && !trigger::already_requested(&history, primary)
-    {
-        let created = trigger::request_failover(&ctx.client, &namespace, &name, primary).await?;
-        ctx.event(
-            &plan.object_ref(&()),
-            EventType::Warning,
-            "PrimaryFailed",
-            "DetectFailure",
-            format!("primary {primary} failed {failures} probes in a row and the replicas lost it too: Failover {created} requested"),
-        )
-        .await;
-    }
-
-    // Scheduled backups and retention.
-    let now = chrono::Utc::now();
-    let mut status = RecoveryPlanStatus {
-        last_schedule_time: previous.last_schedule_time,
-        ..RecoveryPlanStatus::default()
-    };
-    let mut requeue = interval;
-    if let Some(policy) = &plan.spec.backup {
-        let created_at = plan
-            .metadata
-            .creation_timestamp
-            .as_ref()
-            .and_then(|t| chrono::DateTime::from_timestamp(t.0.as_second(), 0))
-            .unwrap_or(now);
-        let last_slot = previous.last_schedule_time.unwrap_or(created_at);
-        let outcome = schedule::run_schedule(&ctx.client, &namespace, &name, policy, last_slot, &history, now).await?;
-        if let Some(slot) = outcome.created_slot {
-            status.last_schedule_time = Some(slot);
-        }
-        if let Some(next) = outcome.next {
-            requeue = requeue.min(
-                (next - now)
-                    .to_std()
-                    .unwrap_or_default()
-                    .max(Duration::from_millis(100)),
-            );
-        }
-        for pruned in outcome.pruned {
-            ctx.event(
-                &plan.object_ref(&()),
-                EventType::Normal,
-                "BackupPruned",
-                "Retention",
-                format!("Backup {pruned} deleted by retention"),
+            tracing::debug!(%blocker, "members not observable");
+            let blocked = PlanCondition::new("Ready", "False", blocker.reason(), blocker.to_string());
+            return conditions_only(
+                &ctx,
+                &before,
+                vec![blocked],
+                settings.probe_interval.max(Duration::from_secs(5)),
             )
             .await;
         }
+    };
+
+    // The record after the probes: if it moved, this round's view is stale.
+    let history = history::load(&ctx.client, &namespace, &name).await?;
+    let Some(after) = read_fresh(&ctx, &namespace, &name).await? else {
+        return Ok(Action::await_change());
+    };
+    if PrimaryRecord::of(&after) != record {
+        tracing::debug!(before = ?record, after = ?PrimaryRecord::of(&after), "primary record moved during the probes: round discarded");
+        return Ok(Action::requeue(STALE_RETRY));
+    }
+    let round = Round::assess(&observation, &record, &settings);
+    let active = history.active_failover().map(|f| f.name_any());
+    let acted = act::act(
+        &ctx,
+        after,
+        &settings,
+        &observation,
+        &round.topology,
+        endpoints_version.as_deref(),
+        active.as_deref(),
+    )
+    .await?;
+    if acted.stale {
+        tracing::debug!("routing found its view stale: round discarded");
+        return Ok(Action::requeue(STALE_RETRY));
+    }
+    trigger_failover(&ctx, &acted.plan, &round, &history, active.is_some()).await?;
+    let mut conditions = acted.conditions;
+    conditions.extend(store_missing(&ctx, &acted.plan).await);
+    let mut status = RecoveryPlanStatus {
+        last_schedule_time: acted.plan.status.as_ref().and_then(|s| s.last_schedule_time),
+        ..RecoveryPlanStatus::default()
+    };
+    let requeue = schedule_backups(&ctx, &acted.plan, &history, &mut status, settings.probe_interval).await?;
+    let conditions = round.report(&acted.plan, &history, &settings, &mut status, conditions);
+    report::record_metrics(&ctx, &labels, &status);
+    match write_status(&ctx, &acted.plan, status, conditions).await? {
+        Written::Yes => Ok(Action::requeue(requeue)),
+        Written::Stale => {
+            tracing::debug!("plan changed since it was read: status not written");
+            Ok(Action::requeue(STALE_RETRY))
+        }
+    }
+}
+
+/// Observes the members: heartbeat on the recorded primary (if it answered writable last
+/// round and the plan wants heartbeats), probes, then the round recorded in memory.
+async fn observe_round(
+    ctx: &Context,
+    namespace: &str,
+    plan: &RecoveryPlan,
+    settings: &PlanSettings,
+    record: &PrimaryRecord,
+) -> Result<observe::Observation, observe::ObserveBlocker> {
+    let key = format!("{namespace}/{}", plan.name_any());
+    let beat = {
+        let runtime = ctx.plans.get_opt(&key);
+        let writable = runtime.as_ref().is_some_and(|rt| {
+            let rt = lock(rt);
+            rt.memory.primary_writable && rt.memory.primary == record.primary
+        });
+        record
+            .primary
+            .clone()
+            .filter(|_| settings.heartbeat && writable)
+            .map(|member| observe::Beat {
+                member,
+                epoch: record.epoch.unwrap_or(0),
+            })
+    };
+    let observation = observe::observe(
+        &ctx.client,
+        &ctx.plans,
+        namespace,
+        plan,
+        settings,
+        beat,
+        record.primary.as_deref(),
+    )
+    .await?;
+    let mut rt = lock(&observation.runtime);
+    let memory = &mut rt.memory;
+    // After a restart, the newest position the status kept is the first sample.
+    if memory.samples.latest().is_none()
+        && let Some(kept) = plan.status.as_ref().and_then(|s| s.primary_position.as_ref())
+        && record.primary.as_deref() == Some(kept.member.as_str())
+        && let Some(position) = Position::parse(plan.spec.engine == EngineKind::Postgres, &kept.position)
+    {
+        memory.primary = record.primary.clone();
+        memory.samples.push(PrimarySample {
+            at: kept.observed_at,
+            position,
+        });
+    }
+    memory.record_round(
+        record.primary.as_deref(),
+        observation.probes.iter().map(|(n, (_, p))| (n, p.as_ref().ok())),
+        chrono::Utc::now(),
+        observation.primary_probed_at,
+    );
+    drop(rt);
+    Ok(observation)
+}
+
+/// Decisions of one round.
+struct Round {
+    topology: crate::policy::roles::Topology,
+    views: Vec<crate::policy::failover::ReplicaView>,
+    verdict: PrimaryVerdict,
+    memory: runtime::PlanMemory,
+    probes: assess::Probes,
+    postgres: bool,
+}
+
+impl Round {
+    fn assess(observation: &observe::Observation, record: &PrimaryRecord, settings: &PlanSettings) -> Round {
+        let probes = observation.probes.clone();
+        let topology = assess::topology(&probes, record.primary.as_deref(), record.epoch);
+        let memory = lock(&observation.runtime).memory.clone();
+        let t_end = memory.writes_possible_until(chrono::Utc::now());
+        let views = assess::replica_views(&probes, topology.primary.as_deref(), &memory, settings, t_end);
+        let verdict = if topology.primary.is_some() {
+            judge_primary(memory.primary_failures, settings.failure_threshold, &views)
+        } else {
+            PrimaryVerdict::Unconfirmed {
+                failures: memory.primary_failures,
+                reason: "no primary found among the members".into(),
+            }
+        };
+        let postgres = matches!(
+            probes.values().find_map(|(_, p)| p.as_ref().ok()).map(|p| &p.position),
+            Some(Position::Postgres(_))
+        );
+        Round {
+            topology,
+            views,
+            verdict,
+            memory,
+            probes,
+            postgres,
+        }
     }
 
-    // Status.
-    let report = assess::objectives(&replicas, &history, rpo, rto, now);
-    status.primary = topology.primary.clone();
-    status.members = assess::member_statuses(probes, &topology, &previous.members, primary_position.as_ref());
-    status.last_backup = report.last_backup.clone();
-    status.achieved_rpo_seconds = report.rpo.worst();
-    status.achieved_rpo = Some(report.rpo.worst().map_or_else(|| "unknown".into(), human_seconds));
-    status.estimated_rto_seconds = report.rto.worst();
-    status.rpo = Some(assess::scenario(&report.rpo));
-    status.rto = Some(assess::scenario(&report.rto));
-    record_metrics(&ctx, &labels, &status);
+    /// Fills `status` and returns the round's conditions.
+    fn report(
+        &self,
+        plan: &RecoveryPlan,
+        history: &history::History,
+        settings: &PlanSettings,
+        status: &mut RecoveryPlanStatus,
+        mut conditions: Vec<PlanCondition>,
+    ) -> Vec<PlanCondition> {
+        let now = chrono::Utc::now();
+        let previous = plan.status.clone().unwrap_or_default();
+        let report = assess::objectives(&self.views, history, settings.rpo, settings.rto, now);
+        status.members = assess::member_statuses(
+            &self.probes,
+            &self.topology,
+            &previous.members,
+            &self.views,
+            self.postgres,
+        );
+        status.primary_position = assess::primary_position(&self.memory).map(|(member, p, at)| ObservedPosition {
+            member,
+            position: p.to_string(),
+            observed_at: at,
+        });
+        status.last_backup = report.last_backup.clone();
+        status.achieved_rpo_seconds = report.rpo.worst();
+        status.achieved_rpo = Some(report.rpo.worst().map_or_else(|| "unknown".into(), human_seconds));
+        status.estimated_rto_seconds = report.rto.worst();
+        status.rpo = Some(assess::scenario(&report.rpo));
+        status.rto = Some(assess::scenario(&report.rto));
+        if !conditions.iter().any(|c| c.type_ == "Ready") {
+            conditions.push(self.ready(plan));
+        }
+        conditions.push(report::replication_condition(&status.members, &self.views, settings));
+        conditions.push(report::backups_condition(plan, history));
+        let rpo_met = zero_rpo_check(settings, &self.memory, &self.views).unwrap_or(report.rpo_met);
+        conditions.push(PlanCondition::new(
+            "RpoMet",
+            rpo_met.status,
+            rpo_met.reason,
+            rpo_met.message,
+        ));
+        conditions.push(PlanCondition::new(
+            "RtoMet",
+            report.rto_met.status,
+            report.rto_met.reason,
+            report.rto_met.message,
+        ));
+        let (state, reason, message) = match plan.spec.failover.mode {
+            FailoverMode::Disabled => ("False", "FailoverDisabled", "failover mode is Disabled".to_string()),
+            _ => assess::failover_readiness(&self.views, settings.max_data_loss),
+        };
+        conditions.push(PlanCondition::new("FailoverReady", state, reason, message));
+        conditions.push(
+            match trigger::blocked(history, self.topology.primary.as_deref(), self.topology.primary_healthy) {
+                Some(message) => PlanCondition::new("FailoverBlocked", "True", "DataLossTooHigh", message),
+                None => PlanCondition::new("FailoverBlocked", "False", "NotBlocked", "no failover is being refused"),
+            },
+        );
+        conditions
+    }
 
-    if !conditions.iter().any(|c| c.0 == "Ready") {
-        conditions.push(match (&topology.primary, topology.primary_healthy, &verdict) {
-            (Some(p), true, _) => (
+    fn ready(&self, plan: &RecoveryPlan) -> PlanCondition {
+        let t = &self.topology;
+        if let Some(why) = &t.unsure {
+            return PlanCondition::new("Ready", "False", "WritersUnordered", why.clone());
+        }
+        match (&t.primary, t.primary_healthy) {
+            (Some(p), true) if rpo_zero(plan) && !self.memory.synchronous.as_ref().is_some_and(|s| s.in_force()) => {
+                PlanCondition::new(
+                    "Ready",
+                    "False",
+                    "SynchronousReplicationRequired",
+                    format!(
+                        "rpo is 0s but {p} does not replicate synchronously: set synchronous_standby_names (and synchronous_commit on) so no acknowledged write can be lost, or raise spec.objectives.rpo"
+                    ),
+                )
+            }
+            (Some(p), true) => PlanCondition::new(
                 "Ready",
                 "True",
                 "PrimaryHealthy",
-                format!("{p} is a writable primary; {} member(s) probed", probes.len()),
+                format!("{p} is a writable primary; {} member(s) probed", self.probes.len()),
             ),
-            (Some(p), false, v) => (
+            (Some(p), false) => PlanCondition::new(
                 "Ready",
                 "False",
                 "PrimaryUnavailable",
-                format!("primary {p} is not answering as a writable primary ({v:?})"),
+                format!(
+                    "primary {p} is not answering as a writable primary ({:?})",
+                    self.verdict
+                ),
             ),
-            (None, _, _) => (
-                "Ready",
-                "False",
-                "NoPrimary",
-                "no member answers as a writable primary".into(),
-            ),
-        });
+            (None, _) => PlanCondition::new("Ready", "False", "NoPrimary", "no member answers as a writable primary"),
+        }
     }
-    conditions.push(replication_condition(&status.members, rpo));
-    conditions.push(backups_condition(&plan, &history));
-    conditions.push((
-        "RpoMet",
-        report.rpo_met.status,
-        report.rpo_met.reason,
-        report.rpo_met.message.clone(),
-    ));
-    conditions.push((
-        "RtoMet",
-        report.rto_met.status,
-        report.rto_met.reason,
-        report.rto_met.message.clone(),
-    ));
-    let (ready_state, ready_reason, ready_message) = match plan.spec.failover.mode {
-        FailoverMode::Disabled => ("False", "FailoverDisabled", "failover mode is Disabled".to_string()),
-        _ => assess::failover_readiness(&replicas, max_data_loss),
-    };
-    conditions.push(("FailoverReady", ready_state, ready_reason, ready_message));
-    match trigger::blocked(&history, topology.primary.as_deref(), topology.primary_healthy) {
-        Some(message) => conditions.push(("FailoverBlocked", "True", "DataLossTooHigh", message)),
-        None => conditions.push((
-            "FailoverBlocked",
-            "False",
-            "NotBlocked",
-            "no failover is being refused".into(),
-        )),
-    }
-    write_status(&ctx, &plan, &namespace, status, conditions).await?;
-    Ok(Action::requeue(requeue))
 }
 
-fn replication_condition(
-    members: &[MemberStatus],
-    rpo: Duration,
-) -> (&'static str, &'static str, &'static str, String) {
-    let replicas: Vec<&MemberStatus> = members.iter().filter(|m| m.role == "replica").collect();
-    if replicas.is_empty() {
-        return (
-            "ReplicationHealthy",
-            "False",
-            "NoReplicas",
-            "no healthy replica: losing the primary means restoring a backup".into(),
-        );
+fn rpo_zero(plan: &RecoveryPlan) -> bool {
+    plan_settings(&plan.spec).is_ok_and(|s| s.rpo.is_zero())
+}
+
+/// `rpo: 0s` is met only while synchronous replication is configured and observed and the
+/// best replica's bound is exactly zero; anything else is False, never "within 0s".
+fn zero_rpo_check(
+    settings: &PlanSettings,
+    memory: &runtime::PlanMemory,
+    views: &[crate::policy::failover::ReplicaView],
+) -> Option<crate::policy::objectives::Compliance> {
+    use crate::policy::objectives::Compliance;
+    if !settings.rpo.is_zero() {
+        return None;
     }
-    let lagging: Vec<String> = replicas
+    let sync = memory.synchronous.as_ref().is_some_and(|s| s.in_force());
+    let zero = views
         .iter()
-        .filter(|m| !m.healthy || m.lag_seconds.is_none_or(|l| l > rpo.as_secs_f64()))
-        .map(|m| {
-            format!(
-                "{} (lag {})",
-                m.name,
-                m.lag_seconds.map_or("unknown".into(), |l| format!("{l:.1}s"))
-            )
-        })
-        .collect();
-    if lagging.is_empty() {
-        (
-            "ReplicationHealthy",
-            "True",
-            "ReplicasWithinRpo",
-            format!("{} replica(s) within the RPO", replicas.len()),
-        )
+        .any(|v| v.risk.seconds == Some(0.0) && v.risk.basis.starts_with("synchronous"));
+    Some(if sync && zero {
+        Compliance {
+            status: "True",
+            reason: "SynchronousReplication",
+            message: "rpo 0s met: synchronous replication is in force and every replica answers".into(),
+        }
     } else {
-        (
-            "ReplicationHealthy",
-            "False",
-            "ReplicaLagging",
-            format!("beyond the RPO or unknown: {}", lagging.join(", ")),
-        )
-    }
+        Compliance {
+            status: "False",
+            reason: "SynchronousReplicationRequired",
+            message: format!(
+                "rpo 0s needs synchronous replication in force with every replica answering (synchronous {}; standbys in sync: {})",
+                if memory.synchronous.as_ref().is_some_and(|s| s.configured) {
+                    "configured"
+                } else {
+                    "not configured"
+                },
+                memory
+                    .synchronous
+                    .as_ref()
+                    .map(|s| s.standbys.join(", "))
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| "none".into())
+            ),
+        }
+    })
 }
 
-fn backups_condition(
+/// Requests the automatic failover the round's verdict calls for.
+async fn trigger_failover(
+    ctx: &Context,
+    plan: &RecoveryPlan,
+    round: &Round,
+    history: &history::History,
+    failover_active: bool,
+) -> Result<(), ReconcilePlanError> {
+    let (PrimaryVerdict::Failed { failures, confirmed_by }, Some(primary)) =
+        (&round.verdict, round.topology.primary.as_deref())
+    else {
+        return Ok(());
+    };
+    if plan.spec.failover.mode != FailoverMode::Automatic
+        || failover_active
+        || trigger::already_requested(history, primary)
+    {
+        return Ok(());
+    }
+    let namespace = plan.namespace().unwrap_or_default();
+    let created = trigger::request_failover(&ctx.client, &namespace, &plan.name_any(), primary).await?;
+    let note = format!(
+        "primary {primary} failed {failures} probes in a row and every replica lost it too ({}): Failover {created} requested",
+        confirmed_by.join("; ")
+    );
+    tracing::warn!(%primary, failures, failover = %created, confirmed_by = ?confirmed_by, "primary judged failed");
+    ctx.event(
+        &plan.object_ref(&()),
+        EventType::Warning,
+        "PrimaryFailed",
+        "DetectFailure",
+        note,
+    )
+    .await;
+    Ok(())
+}
+
+/// Ready=False when the plan's BackupStore does not exist.
+async fn store_missing(ctx: &Context, plan: &RecoveryPlan) -> Option<PlanCondition> {
+    let policy = plan.spec.backup.as_ref()?;
+    let namespace = plan.namespace().unwrap_or_default();
+    let stores: Api<crate::api::BackupStore> = Api::namespaced(ctx.client.clone(), &namespace);
+    matches!(stores.get_opt(&policy.store).await, Ok(None)).then(|| {
+        PlanCondition::new(
+            "Ready",
+            "False",
+            "BackupStoreMissing",
+            format!(
+                "BackupStore {namespace}/{} (spec.backup.store) not found; backups cannot run",
+                policy.store
+            ),
+        )
+    })
+}
+
+/// Scheduled backups and retention; returns when the next round is due.
+async fn schedule_backups(
+    ctx: &Context,
     plan: &RecoveryPlan,
     history: &history::History,
-) -> (&'static str, &'static str, &'static str, String) {
-    if plan.spec.backup.is_none() {
-        return (
-            "BackupsHealthy",
-            "False",
-            "NoSchedule",
-            "no backup schedule: losing the cluster loses everything".into(),
+    status: &mut RecoveryPlanStatus,
+    interval: Duration,
+) -> Result<Duration, ReconcilePlanError> {
+    let Some(policy) = &plan.spec.backup else {
+        return Ok(interval);
+    };
+    let namespace = plan.namespace().unwrap_or_default();
+    let now = chrono::Utc::now();
+    let created_at = plan
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .and_then(|t| chrono::DateTime::from_timestamp(t.0.as_second(), 0))
+        .unwrap_or(now);
+    let last_slot = status.last_schedule_time.unwrap_or(created_at);
+    let outcome = schedule::run_schedule(
+        &ctx.client,
+        &namespace,
+        &plan.name_any(),
+        policy,
+        last_slot,
+        history,
+        now,
+    )
+    .await?;
+    if let Some(slot) = outcome.created_slot {
+        status.last_schedule_time = Some(slot);
+    }
+    let mut requeue = interval;
+    if let Some(next) = outcome.next {
+        requeue = requeue.min(
+            (next - now)
+                .to_std()
+                .unwrap_or_default()
+                .max(Duration::from_millis(100)),
         );
     }
-    let finished = history.backups.iter().find(|b| {
-        matches!(
-            b.status.as_ref().and_then(|s| s.phase),
-            Some(crate::api::BackupPhase::Completed | crate::api::BackupPhase::Failed)
+    for pruned in outcome.pruned {
+        ctx.event(
+            &plan.object_ref(&()),
+            EventType::Normal,
+            "BackupPruned",
+            "Retention",
+            format!("Backup {pruned} deleted by retention"),
         )
-    });
-    match finished.and_then(|b| Some((b.metadata.name.clone()?, b.status.clone()?))) {
-        None => (
-            "BackupsHealthy",
-            "Unknown",
-            "NoBackupYet",
-            "no backup has finished yet".into(),
-        ),
-        Some((name, s)) if s.phase == Some(crate::api::BackupPhase::Completed) => (
-            "BackupsHealthy",
-            "True",
-            "LastBackupCompleted",
-            format!("newest backup {name} completed"),
-        ),
-        Some((name, s)) => (
-            "BackupsHealthy",
-            "False",
-            "LastBackupFailed",
-            format!("newest backup {name} failed: {}", s.message.unwrap_or_default()),
-        ),
+        .await;
     }
-}
-
-fn record_metrics(ctx: &Context, labels: &PlanLabels, status: &RecoveryPlanStatus) {
-    let m = &ctx.metrics;
-    if let Some(v) = status.achieved_rpo_seconds {
-        m.rpo_achieved_seconds.get_or_create(labels).set(v);
-    }
-    if let Some(v) = status.estimated_rto_seconds {
-        m.rto_estimated_seconds.get_or_create(labels).set(v);
-    }
-    if let Some(b) = &status.last_backup {
-        if let Some(t) = b.completion_time {
-            m.backup_last_success_timestamp_seconds
-                .get_or_create(labels)
-                .set(t.timestamp() as f64);
-        }
-        if let Some(size) = b.size_bytes {
-            m.backup_bytes.get_or_create(labels).set(size as f64);
-        }
-    }
-    for member in status.members.iter().filter(|m| m.role == "replica") {
-        let l = MemberLabels {
-            namespace: labels.namespace.clone(),
-            plan: labels.plan.clone(),
-            member: member.name.clone(),
-        };
-        if let Some(s) = member.lag_seconds {
-            m.replica_lag_seconds.get_or_create(&l).set(s);
-        }
-        if let Some(b) = member.lag_bytes {
-            m.replica_lag_bytes.get_or_create(&l).set(b as f64);
-        }
-    }
+    Ok(requeue)
 }

@@ -10,9 +10,19 @@ use crate::api::RecoveryPlan;
 use crate::api::common::EngineKind as ApiEngineKind;
 use crate::controller::members::{ResolvedMembers, members_from_endpoints, members_from_pods};
 use crate::controller::secrets::{ReadSecretError, read_credentials};
-use crate::engine::{Engine, EngineConfig, EngineKind, Member, Probe};
+use std::sync::Arc;
+use std::time::Duration;
 
-use super::runtime::PlanRuntimes;
+use chrono::{DateTime, Utc};
+
+use crate::engine::{AnyEngine, Engine, EngineConfig, EngineKind, HeartbeatWrite, Member, Probe, Timeouts};
+use crate::policy::validate::PlanSettings;
+
+use super::runtime::{PlanRuntimes, SharedRuntime, lock};
+
+/// How long the replicas' probes wait for the primary's, so their positions are read after
+/// the primary's sample (a tighter data-at-risk bound) without a hung primary holding them.
+const REPLICAS_WAIT_FOR_PRIMARY: Duration = Duration::from_millis(250);
 
 /// What stops a plan from being observed; becomes `Ready=False` with this reason.
 #[derive(Debug, thiserror::Error)]
@@ -49,10 +59,27 @@ pub struct Observation {
     pub probes: BTreeMap<String, (Member, Result<Probe, String>)>,
     /// Pods of a selector plan (for labels); empty for static endpoints.
     pub pods: Vec<Pod>,
-    /// Pods not usable yet, with why.
-    pub skipped: Vec<(String, String)>,
+    /// The plan's runtime (engine and memory).
+    pub runtime: SharedRuntime,
     /// The engine, with kept-open connections.
-    pub runtime_key: String,
+    pub engine: Arc<AnyEngine>,
+    /// When the round started.
+    pub started_at: DateTime<Utc>,
+    /// When the primary's probe was sent (its position sample time).
+    pub primary_probed_at: DateTime<Utc>,
+    /// The primary position the plan's status kept (for a restarted operator).
+    pub kept_primary_position: Option<crate::api::recovery_plan::ObservedPosition>,
+    /// PostgreSQL (else MySQL/MariaDB).
+    pub postgres: bool,
+}
+
+/// Which member gets lifeboat's heartbeat this round.
+#[derive(Clone, Debug)]
+pub struct Beat {
+    /// The recorded primary (it answered writable last round).
+    pub member: String,
+    /// The plan's epoch.
+    pub epoch: u64,
 }
 
 fn engine_kind(kind: ApiEngineKind) -> EngineKind {
@@ -90,12 +117,16 @@ pub fn selector_query(
     Ok(parts.join(","))
 }
 
-/// Finds the members, then probes them all at once.
+/// Finds the members, writes the heartbeat on the primary and probes it, and probes the
+/// replicas right after (or after a short wait if the primary is slow).
 pub async fn observe(
     client: &Client,
     runtimes: &PlanRuntimes,
     namespace: &str,
     plan: &RecoveryPlan,
+    settings: &PlanSettings,
+    beat: Option<Beat>,
+    primary: Option<&str>,
 ) -> Result<Observation, ObserveBlocker> {
     let credentials = read_credentials(client, namespace, &plan.spec.credentials_secret).await?;
     let (resolved, pods) = match &plan.spec.members.selector {
@@ -123,28 +154,64 @@ pub async fn observe(
         }
         None => (members_from_endpoints(&plan.spec), Vec::new()),
     };
-    let ResolvedMembers { members, skipped } = resolved;
+    let ResolvedMembers { members, skipped: _ } = resolved;
     let key = format!("{namespace}/{}", plan.metadata.name.clone().unwrap_or_default());
     let config = EngineConfig {
         credentials,
+        timeouts: Timeouts {
+            probe: settings.probe_timeout(),
+            ..Timeouts::default()
+        },
         ..EngineConfig::default()
     };
     let runtime = runtimes.get(&key, engine_kind(plan.spec.engine), config);
-    let engine = runtime
-        .lock()
-        .map(|r| r.engine.clone())
-        .unwrap_or_else(|p| p.into_inner().engine.clone());
+    let engine = lock(&runtime).engine.clone();
+    let started_at = Utc::now();
+    let (primary_done, primary_waited) = tokio::sync::watch::channel(false);
+    let primary_probed_at = std::sync::Mutex::new(started_at);
     let results = futures::future::join_all(members.iter().map(|m| {
         let engine = engine.clone();
-        async move { (m.clone(), engine.probe(m).await.map_err(|e| e.to_string())) }
+        let is_primary = Some(m.name.as_str()) == primary;
+        let beat = beat.clone().filter(|b| b.member == m.name);
+        let mut waited = primary_waited.clone();
+        let primary_done = &primary_done;
+        let primary_probed_at = &primary_probed_at;
+        async move {
+            if is_primary {
+                if let Some(b) = beat {
+                    let write = HeartbeatWrite {
+                        written_at: Utc::now(),
+                        epoch: b.epoch,
+                        writer: m.name.clone(),
+                    };
+                    if let Err(e) = engine.write_heartbeat(m, &write).await {
+                        tracing::debug!(member = %m.name, error = %e, "heartbeat not written");
+                    }
+                }
+                *primary_probed_at.lock().unwrap_or_else(|p| p.into_inner()) = Utc::now();
+                let result = engine.probe(m).await.map_err(|e| e.to_string());
+                let _ = primary_done.send(true);
+                (m.clone(), result)
+            } else {
+                if primary.is_some() {
+                    let _ = tokio::time::timeout(REPLICAS_WAIT_FOR_PRIMARY, waited.wait_for(|done| *done)).await;
+                }
+                (m.clone(), engine.probe(m).await.map_err(|e| e.to_string()))
+            }
+        }
     }))
     .await;
     let probes = results.into_iter().map(|(m, r)| (m.name.clone(), (m, r))).collect();
+    let primary_probed_at = *primary_probed_at.lock().unwrap_or_else(|p| p.into_inner());
     Ok(Observation {
         probes,
         pods,
-        skipped,
-        runtime_key: key,
+        runtime,
+        engine,
+        started_at,
+        primary_probed_at,
+        kept_primary_position: plan.status.as_ref().and_then(|s| s.primary_position.clone()),
+        postgres: plan.spec.engine == ApiEngineKind::Postgres,
     })
 }
 

@@ -22,6 +22,13 @@ pub enum RouteError {
         #[source]
         source: kube::Error,
     },
+    /// The object changed since this round read it: the round is stale and must not write.
+    #[error("{what} {namespace}/{name} changed since this round read it")]
+    Stale {
+        what: &'static str,
+        namespace: String,
+        name: String,
+    },
     #[error("writer Service {namespace}/{service}: {source}")]
     Service {
         namespace: String,
@@ -31,12 +38,27 @@ pub enum RouteError {
     },
 }
 
+/// Whether a routing write may only apply to the object as it was read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precondition {
+    /// Only if unchanged since read (the plan controller: a stale round must not undo a
+    /// failover's routing).
+    Unchanged,
+    /// Unconditionally (the Failover controller, the owner of routing while it runs).
+    None,
+}
+
+fn is_conflict(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(a) if a.code == 409)
+}
+
 /// Sets the role label on every pod whose label differs. Returns how many changed.
 pub async fn label_pods(
     client: &Client,
     namespace: &str,
     pods: &[Pod],
     labels: &BTreeMap<String, RoleLabel>,
+    precondition: Precondition,
 ) -> Result<usize, RouteError> {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let mut changed = 0;
@@ -54,17 +76,32 @@ pub async fn label_pods(
         if have == Some(want.as_str()) {
             continue;
         }
-        let patch = serde_json::json!({
+        let mut patch = serde_json::json!({
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "labels": {ROLE_LABEL: want.as_str()}},
         });
+        if precondition == Precondition::Unchanged
+            && let Some(rv) = &pod.metadata.resource_version
+        {
+            patch["metadata"]["resourceVersion"] = serde_json::json!(rv);
+        }
         api.patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
             .await
-            .map_err(|source| RouteError::LabelPod {
-                namespace: namespace.into(),
-                pod: name.into(),
-                role: want.as_str(),
-                source,
+            .map_err(|source| {
+                if is_conflict(&source) {
+                    RouteError::Stale {
+                        what: "Pod",
+                        namespace: namespace.into(),
+                        name: name.into(),
+                    }
+                } else {
+                    RouteError::LabelPod {
+                        namespace: namespace.into(),
+                        pod: name.into(),
+                        role: want.as_str(),
+                        source,
+                    }
+                }
             })?;
         changed += 1;
     }
@@ -116,11 +153,15 @@ pub async fn ensure_primary_selector(client: &Client, namespace: &str, service: 
 }
 
 /// For static members: the writer Service's Endpoints and EndpointSlice point at the primary.
+/// With [`Precondition::Unchanged`], `seen` is the Endpoints' resourceVersion as read
+/// before the round's probes (absent: they must not exist yet... or were never read).
 pub async fn point_endpoints(
     client: &Client,
     namespace: &str,
     service: &Service,
     primary: Option<&Member>,
+    precondition: Precondition,
+    seen: Option<&str>,
 ) -> Result<(), RouteError> {
     let name = service.metadata.name.clone().unwrap_or_default();
     let err = |source| RouteError::Service {
@@ -137,7 +178,7 @@ pub async fn point_endpoints(
         .map(|p| (p.name, primary.map_or(p.port, |m| i32::from(m.port))))
         .collect();
     let addresses: Vec<serde_json::Value> = primary.map(|m| serde_json::json!({"ip": m.host})).into_iter().collect();
-    let endpoints = serde_json::json!({
+    let mut endpoints = serde_json::json!({
         "apiVersion": "v1", "kind": "Endpoints",
         "metadata": {"name": name, "namespace": namespace},
         "subsets": if addresses.is_empty() { serde_json::json!([]) } else { serde_json::json!([{
@@ -145,6 +186,11 @@ pub async fn point_endpoints(
             "ports": ports.iter().map(|(n, p)| serde_json::json!({"name": n, "port": p, "protocol": "TCP"})).collect::<Vec<_>>(),
         }]) },
     });
+    if precondition == Precondition::Unchanged
+        && let Some(rv) = seen
+    {
+        endpoints["metadata"]["resourceVersion"] = serde_json::json!(rv);
+    }
     let api: Api<k8s_openapi::api::core::v1::Endpoints> = Api::namespaced(client.clone(), namespace);
     api.patch(
         &name,
@@ -152,7 +198,17 @@ pub async fn point_endpoints(
         &Patch::Apply(&endpoints),
     )
     .await
-    .map_err(err)?;
+    .map_err(|source| {
+        if is_conflict(&source) {
+            RouteError::Stale {
+                what: "Endpoints",
+                namespace: namespace.into(),
+                name: name.clone(),
+            }
+        } else {
+            err(source)
+        }
+    })?;
     let slice_name = format!("{name}-lifeboat");
     let slice = serde_json::json!({
         "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
@@ -171,4 +227,18 @@ pub async fn point_endpoints(
     .await
     .map_err(err)?;
     Ok(())
+}
+
+/// The writer Service's Endpoints resourceVersion (static members), read before a round's
+/// probes so the round's routing write only applies if nobody routed meanwhile.
+pub async fn endpoints_version(client: &Client, namespace: &str, service: &str) -> Result<Option<String>, RouteError> {
+    let api: Api<k8s_openapi::api::core::v1::Endpoints> = Api::namespaced(client.clone(), namespace);
+    api.get_opt(service)
+        .await
+        .map(|e| e.and_then(|e| e.metadata.resource_version))
+        .map_err(|source| RouteError::Service {
+            namespace: namespace.into(),
+            service: service.into(),
+            source,
+        })
 }

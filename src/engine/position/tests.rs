@@ -150,3 +150,24 @@ fn lag_between_counts_bytes_and_transactions() {
     assert_eq!(lag_between(&mp, &mr), Some(5));
     assert_eq!(gtids("0-1-15").transactions_ahead_of(&gtids("0-1-12")), 3);
 }
+
+#[test]
+fn positions_round_trip_through_text_and_compare_signed() {
+    let pg = Position::Postgres(PgPosition {
+        timeline: 3,
+        received: Some("0/3000060".parse().expect("lsn")),
+        ..PgPosition::default()
+    });
+    let back = Position::parse(true, &pg.to_string()).expect("parses");
+    assert_eq!(compare(&back, &pg), Comparison::Equal);
+    let behind = Position::parse(true, "3/0/3000000").expect("parses");
+    assert_eq!(units_ahead(&behind, &pg), Some(-0x60));
+    assert_eq!(
+        units_ahead(&Position::parse(true, "2/0/3000000").expect("p"), &pg),
+        None
+    );
+    let a = Position::parse(false, "0-1-10,1-2-5").expect("gtids");
+    let b = Position::parse(false, "0-1-7,1-2-6").expect("gtids");
+    assert_eq!(units_ahead(&a, &b), Some(2));
+    assert!(Position::parse(true, "garbage").is_none());
+}

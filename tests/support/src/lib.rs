@@ -5,6 +5,8 @@
 
 /// A kube-sandbox with lifeboat's CRDs applied, driven by the real kubectl and helm.
 pub mod cluster;
+/// Real faults: hung servers, cut network paths.
+pub mod faults;
 /// Manifests most tests apply.
 pub mod manifests;
 /// MariaDB primaries with N GTID replicas.

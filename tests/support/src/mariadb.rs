@@ -198,7 +198,8 @@ impl MariaServer {
     pub async fn replicate_from(&self, primary: &MariaServer) -> anyhow::Result<()> {
         self.execute(&format!(
             "CHANGE MASTER TO MASTER_HOST='{}', MASTER_PORT={PORT}, MASTER_USER='{SUPERUSER}',
-             MASTER_PASSWORD='', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;
+             MASTER_PASSWORD='', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1,
+             MASTER_HEARTBEAT_PERIOD=1;
              START SLAVE;",
             primary.host()
         ))

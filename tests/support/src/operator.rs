@@ -11,7 +11,23 @@ pub struct OperatorProcess {
 impl OperatorProcess {
     /// Starts `binary operator` with `identity` as its pod name and `extra` env vars.
     pub fn start(binary: &Path, kubeconfig: &Path, identity: &str, extra: &[(&str, &str)]) -> OperatorProcess {
+        Self::start_as(binary, kubeconfig, identity, extra, None)
+    }
+
+    /// The same, as user `uid` (so that iptables can tell its connections apart); the
+    /// kubeconfig must be readable by that user.
+    pub fn start_as(
+        binary: &Path,
+        kubeconfig: &Path,
+        identity: &str,
+        extra: &[(&str, &str)],
+        uid: Option<u32>,
+    ) -> OperatorProcess {
+        use std::os::unix::process::CommandExt;
         let mut cmd = Command::new(binary);
+        if let Some(uid) = uid {
+            cmd.uid(uid).gid(uid);
+        }
         cmd.arg("operator")
             .env("KUBECONFIG", kubeconfig)
             .env("LIFEBOAT_HTTP_ADDR", "127.0.0.1:0")

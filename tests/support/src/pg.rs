@@ -195,7 +195,10 @@ impl PgServer {
             ("max_wal_senders", "10".into()),
             ("wal_keep_size", "256MB".into()),
             ("hot_standby", "on".into()),
-            ("wal_receiver_status_interval", "1s".into()),
+            // lifeboat tells a hung primary from a quiet one by keepalives: the WAL sender
+            // pings every wal_sender_timeout/2 a standby that replies less often (README).
+            ("wal_receiver_status_interval", "10s".into()),
+            ("wal_sender_timeout", "2s".into()),
             ("wal_retrieve_retry_interval", "200ms".into()),
             ("logging_collector", "off".into()),
         ]

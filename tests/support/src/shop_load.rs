@@ -47,6 +47,14 @@ impl Ledger {
             .any(|id| present.contains(id) && id > lo && id < hi)
     }
 
+    /// When each acknowledged order was acknowledged (ledger clock).
+    pub fn acknowledged_at(&self, id: i64) -> Option<Duration> {
+        self.acknowledged
+            .iter()
+            .position(|a| *a == id)
+            .and_then(|i| self.successes.get(i).copied())
+    }
+
     /// Acknowledged orders not present in `present`.
     pub fn missing(&self, present: &std::collections::HashSet<i64>) -> Vec<i64> {
         self.acknowledged
@@ -59,6 +67,7 @@ impl Ledger {
 
 /// A running workload; stop it to get the ledger.
 pub struct ShopLoad {
+    started: Instant,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     ledger: Arc<Mutex<Ledger>>,
@@ -149,8 +158,8 @@ impl ShopLoad {
         let (stop, mut stopped) = watch::channel(false);
         let ledger = Arc::new(Mutex::new(Ledger::default()));
         let shared = ledger.clone();
+        let started = Instant::now();
         let task = tokio::spawn(async move {
-            let started = Instant::now();
             let mut next_id: i64 = 1;
             while !*stopped.borrow() {
                 let Some(mut conn) = connect(&target).await else {
@@ -174,7 +183,17 @@ impl ShopLoad {
                 pace(&mut stopped).await;
             }
         });
-        ShopLoad { stop, task, ledger }
+        ShopLoad {
+            started,
+            stop,
+            task,
+            ledger,
+        }
+    }
+
+    /// Time since the load started, on the ledger's clock (to place a fault on it).
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
     }
 
     /// Acknowledged orders so far.
