@@ -72,6 +72,16 @@ impl PrimaryHistory {
         self.samples.remove(victim);
     }
 
+    /// Number of samples kept.
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// No sample kept.
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+
     /// The newest sample.
     pub fn latest(&self) -> Option<&PrimarySample> {
         self.samples.back()

@@ -153,7 +153,7 @@ pub async fn run(ctx: &Context, namespace: &str, backup: &Backup) -> Result<Back
         &ctx.plans,
         namespace,
         &plan,
-        &settings,
+        crate::controller::plan::observe::ProbeLimits::decision(&settings),
         None,
         primary.as_deref(),
     )

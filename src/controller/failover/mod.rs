@@ -126,7 +126,7 @@ pub async fn reconcile(fo: Arc<Failover>, ctx: Arc<Context>) -> Result<Action, R
         &ctx.plans,
         &namespace,
         &plan,
-        &settings,
+        crate::controller::plan::observe::ProbeLimits::decision(&settings),
         None,
         old.as_deref(),
     )

@@ -153,6 +153,7 @@ impl Run<'_> {
         }
         let memory = lock(&self.observation.runtime).memory.clone();
         let views = estimate::views(self.observation, &old, &memory, self.settings);
+        tracing::debug!(samples = memory.samples.len(), ?views, "failover candidates");
         let candidate = match choose_candidate(&views, self.fo.spec.to.as_deref()) {
             Ok(c) => c.clone(),
             Err(e) => return Ok(Outcome::End(FailoverPhase::Refused, e.to_string())),

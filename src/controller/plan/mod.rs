@@ -240,7 +240,7 @@ async fn observe_round(
         &ctx.plans,
         namespace,
         plan,
-        settings,
+        observe::ProbeLimits::round(settings),
         beat,
         record.primary.as_deref(),
     )

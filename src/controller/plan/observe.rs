@@ -73,6 +73,33 @@ pub struct Observation {
     pub postgres: bool,
 }
 
+/// How long each probe of a round may take.
+#[derive(Clone, Copy, Debug)]
+pub struct ProbeLimits {
+    /// The primary's probe (short: a hung primary must not hold the round).
+    pub primary: Duration,
+    /// The replicas' probes (a Failover gives them longer: a slow candidate is still one).
+    pub replicas: Duration,
+}
+
+impl ProbeLimits {
+    /// The plan controller's rounds: every probe within the plan's probe timeout.
+    pub fn round(settings: &PlanSettings) -> ProbeLimits {
+        ProbeLimits {
+            primary: settings.probe_timeout(),
+            replicas: settings.probe_timeout(),
+        }
+    }
+
+    /// A Failover's (or a Backup's) look at the members: the replicas get the operation timeout.
+    pub fn decision(settings: &PlanSettings) -> ProbeLimits {
+        ProbeLimits {
+            primary: settings.probe_timeout(),
+            replicas: Timeouts::default().operation.max(settings.probe_timeout()),
+        }
+    }
+}
+
 /// Which member gets lifeboat's heartbeat this round.
 #[derive(Clone, Debug)]
 pub struct Beat {
@@ -124,7 +151,7 @@ pub async fn observe(
     runtimes: &PlanRuntimes,
     namespace: &str,
     plan: &RecoveryPlan,
-    settings: &PlanSettings,
+    limits: ProbeLimits,
     beat: Option<Beat>,
     primary: Option<&str>,
 ) -> Result<Observation, ObserveBlocker> {
@@ -159,7 +186,7 @@ pub async fn observe(
     let config = EngineConfig {
         credentials,
         timeouts: Timeouts {
-            probe: settings.probe_timeout(),
+            probe: limits.primary.max(limits.replicas),
             ..Timeouts::default()
         },
         ..EngineConfig::default()
@@ -189,14 +216,14 @@ pub async fn observe(
                     }
                 }
                 *primary_probed_at.lock().unwrap_or_else(|p| p.into_inner()) = Utc::now();
-                let result = engine.probe(m).await.map_err(|e| e.to_string());
+                let result = probe_within(&engine, m, limits.primary).await;
                 let _ = primary_done.send(true);
                 (m.clone(), result)
             } else {
                 if primary.is_some() {
                     let _ = tokio::time::timeout(REPLICAS_WAIT_FOR_PRIMARY, waited.wait_for(|done| *done)).await;
                 }
-                (m.clone(), engine.probe(m).await.map_err(|e| e.to_string()))
+                (m.clone(), probe_within(&engine, m, limits.replicas).await)
             }
         }
     }))
@@ -213,6 +240,15 @@ pub async fn observe(
         kept_primary_position: plan.status.as_ref().and_then(|s| s.primary_position.clone()),
         postgres: plan.spec.engine == ApiEngineKind::Postgres,
     })
+}
+
+/// One probe, cut off at `limit` (the kept connection is dropped then, so the next probe
+/// reconnects).
+async fn probe_within(engine: &AnyEngine, member: &Member, limit: Duration) -> Result<Probe, String> {
+    match tokio::time::timeout(limit, engine.probe(member)).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("probing {}: timed out after {limit:?}", member.name)),
+    }
 }
 
 #[cfg(test)]

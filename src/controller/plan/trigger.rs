@@ -9,6 +9,7 @@ use crate::api::{Failover, FailoverPhase};
 
 use super::history::History;
 use super::schedule::PLAN_LABEL;
+use crate::policy::failover::NoCandidate;
 
 /// Annotation naming the primary an automatic failover replaces.
 pub const FAILED_PRIMARY_ANNOTATION: &str = "lifeboat.dev/failed-primary";
@@ -37,7 +38,13 @@ pub fn already_requested(history: &History, primary: &str) -> bool {
             .as_ref()
             .and_then(|a| a.get(FAILED_PRIMARY_ANNOTATION))
             .is_some_and(|p| p == primary);
-        for_this && f.status.as_ref().and_then(|s| s.phase) == Some(FailoverPhase::Refused)
+        // A refusal for want of a healthy replica does not stand: one may answer again.
+        let no_candidate = f
+            .status
+            .as_ref()
+            .and_then(|s| s.message.as_deref())
+            .is_some_and(|m| m == NoCandidate::NoHealthyReplica.to_string());
+        for_this && !no_candidate && f.status.as_ref().and_then(|s| s.phase) == Some(FailoverPhase::Refused)
     })
 }
 

@@ -108,7 +108,13 @@ async fn connect(target: &Target) -> Option<Conn> {
                 "host={} port={} user={} password={} dbname={} connect_timeout=1",
                 t.host, t.port, t.user, t.password, t.dbname
             );
-            let (client, conn) = tokio_postgres::connect(&conninfo, NoTls).await.ok()?;
+            // connect_timeout covers the TCP connect only: a hung server never answers the
+            // startup, and a shop's client gives up after a second all the same.
+            let (client, conn) =
+                tokio::time::timeout(Duration::from_secs(1), tokio_postgres::connect(&conninfo, NoTls))
+                    .await
+                    .ok()?
+                    .ok()?;
             tokio::spawn(conn);
             Some(Conn::Postgres(client))
         }
