@@ -104,6 +104,7 @@ async fn apply(backup: Arc<Backup>, ctx: &Context, namespace: &str) -> Result<Ac
         Some(BackupPhase::Completed | BackupPhase::Failed) => return Ok(Action::await_change()),
         Some(BackupPhase::Running) if !ctx.running_backups.contains(&key) => {
             let failed = run::failed(status, "the operator restarted while this backup ran; its partial upload was aborted and the schedule will take a new one".into());
+            log_outcome(namespace, &backup, &failed);
             write(ctx, namespace, &backup, &failed).await?;
             ctx.event(
                 &backup.object_ref(&()),
@@ -125,6 +126,7 @@ async fn apply(backup: Arc<Backup>, ctx: &Context, namespace: &str) -> Result<Ac
     let outcome = run::run(ctx, namespace, &backup).await;
     ctx.running_backups.remove(&key);
     let final_status = outcome?;
+    log_outcome(namespace, &backup, &final_status);
     let completed = final_status.phase == Some(BackupPhase::Completed);
     let (type_, reason) = if completed {
         (EventType::Normal, "BackupCompleted")
@@ -135,6 +137,36 @@ async fn apply(backup: Arc<Backup>, ctx: &Context, namespace: &str) -> Result<Ac
     write(ctx, namespace, &backup, &final_status).await?;
     ctx.event(&backup.object_ref(&()), type_, reason, "Backup", note).await;
     Ok(Action::await_change())
+}
+
+/// The INFO line of a completed backup, or the ERROR line of one lifeboat could not take.
+fn log_outcome(namespace: &str, backup: &Backup, status: &BackupStatus) {
+    let name = backup.name_any();
+    let plan = backup.spec.plan.as_str();
+    let member = status.source_member.as_deref().unwrap_or("");
+    if status.phase == Some(BackupPhase::Completed) {
+        tracing::info!(
+            namespace,
+            plan,
+            backup = %name,
+            member,
+            bytes = status.size_bytes.unwrap_or(0),
+            size = status.size.as_deref().unwrap_or(""),
+            duration_seconds = status.duration_seconds.unwrap_or(0.0),
+            databases = status.objects.len(),
+            position = status.consistent_position.as_deref().unwrap_or(""),
+            "backup completed"
+        );
+    } else {
+        tracing::error!(
+            namespace,
+            plan,
+            backup = %name,
+            member,
+            error = status.message.as_deref().unwrap_or(""),
+            "backup failed"
+        );
+    }
 }
 
 async fn cleanup(backup: Arc<Backup>, ctx: &Context, namespace: &str) -> Result<Action, ReconcileBackupError> {
