@@ -1,7 +1,10 @@
 //! Restore controller: streams a backup into a target server (never over an existing
-//! database), then runs the checks; the status names the failing step or check.
+//! database), then runs the checks; the status names the failing step or check. A
+//! failed step drops exactly the databases this attempt created (so the Restore can be
+//! retried); a failed check keeps them for inspection.
 
 mod checks;
+mod objects;
 mod source;
 
 use std::sync::Arc;
@@ -18,8 +21,7 @@ use super::secrets::read_credentials;
 use super::status::{PatchStatusError, apply_status};
 use crate::api::restore::CheckResult;
 use crate::api::{EngineKind, Restore, RestorePhase, RestoreStatus};
-use crate::engine::{AnyEngine, Engine, EngineConfig, Member};
-use crate::pipeline::restore::{RestoreOptions, Verification, restore_object};
+use crate::engine::{AnyEngine, EngineConfig, Member};
 use crate::policy::objectives::human_seconds;
 
 /// Why a Restore reconcile failed (a failed restore is status, not an error).
@@ -52,15 +54,24 @@ async fn write(
     Ok(())
 }
 
+/// Why a restore failed: in a restore step (what it created is dropped again, so the
+/// same Restore can be retried) or in its checks (the data is kept for inspection).
+enum Failed {
+    Step(String),
+    Checks(String),
+}
+
 /// Runs a restore once; a Restore found Running after a restart is marked Failed.
 pub async fn reconcile(restore: Arc<Restore>, ctx: Arc<Context>) -> Result<Action, ReconcileRestoreError> {
     let namespace = restore.namespace().ok_or(ReconcileRestoreError::NoNamespace)?;
+    let name = restore.name_any();
     let mut status = restore.status.clone().unwrap_or_default();
     match status.phase {
         Some(RestorePhase::Completed | RestorePhase::Failed) => return Ok(Action::await_change()),
         Some(RestorePhase::Running | RestorePhase::Verifying) => {
             status.phase = Some(RestorePhase::Failed);
             status.message = Some("the operator restarted during this restore; the target may hold a partial restore: drop it and create a new Restore".into());
+            tracing::error!(namespace, restore = %name, error = status.message.as_deref().unwrap_or(""), "restore failed");
             write(&ctx, &namespace, &restore, &status).await?;
             return Ok(Action::await_change());
         }
@@ -73,9 +84,26 @@ pub async fn reconcile(restore: Arc<Restore>, ctx: Arc<Context>) -> Result<Actio
     status.completion_time = Some(Utc::now());
     status.duration_seconds = Some(seconds);
     status.duration = Some(human_seconds(seconds));
+    let backup = status.backup.clone().unwrap_or_default();
+    let target = match restore.spec.target.port {
+        Some(port) => format!("{}:{port}", restore.spec.target.host),
+        None => restore.spec.target.host.clone(),
+    };
     let (type_, reason, note) = match outcome {
         Ok(plan) => {
             status.phase = Some(RestorePhase::Completed);
+            let note = format!("restored and verified in {}", human_seconds(seconds));
+            tracing::info!(
+                namespace,
+                plan = plan.as_deref().unwrap_or(""),
+                restore = %name,
+                backup,
+                target,
+                bytes = status.bytes.unwrap_or(0),
+                duration_seconds = seconds,
+                checks = status.checks.len(),
+                "restore completed"
+            );
             if let Some(plan) = plan {
                 ctx.metrics
                     .restore_duration_seconds
@@ -85,11 +113,18 @@ pub async fn reconcile(restore: Arc<Restore>, ctx: Arc<Context>) -> Result<Actio
                     })
                     .observe(seconds);
             }
-            let note = format!("restored and verified in {}", human_seconds(seconds));
             status.message = Some(note.clone());
             (EventType::Normal, "RestoreCompleted", note)
         }
-        Err(message) => {
+        Err(Failed::Checks(message)) => {
+            // The restore itself worked: a person must look at the data.
+            tracing::warn!(namespace, restore = %name, backup, target, error = %message, "restore checks failed");
+            status.phase = Some(RestorePhase::Failed);
+            status.message = Some(message.clone());
+            (EventType::Warning, "RestoreCheckFailed", message)
+        }
+        Err(Failed::Step(message)) => {
+            tracing::error!(namespace, restore = %name, backup, target, error = %message, "restore failed");
             status.phase = Some(RestorePhase::Failed);
             status.message = Some(message.clone());
             (EventType::Warning, "RestoreFailed", message)
@@ -101,25 +136,25 @@ pub async fn reconcile(restore: Arc<Restore>, ctx: Arc<Context>) -> Result<Actio
     Ok(Action::await_change())
 }
 
-/// The restore proper. Err carries the message naming what failed. Ok carries the plan.
+/// The restore proper. Ok carries the plan.
 async fn run(
     ctx: &Context,
     namespace: &str,
     restore: &Restore,
     status: &mut RestoreStatus,
     started: Instant,
-) -> Result<Option<String>, String> {
-    let resolved = source::resolve(ctx, namespace, restore).await?;
+) -> Result<Option<String>, Failed> {
+    let resolved = source::resolve(ctx, namespace, restore).await.map_err(Failed::Step)?;
     status.backup = Some(resolved.backup.clone());
     status.phase = Some(RestorePhase::Running);
     write(ctx, namespace, restore, status)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failed::Step(e.to_string()))?;
 
     let target = &restore.spec.target;
     let credentials = read_credentials(&ctx.client, namespace, &target.credentials_secret)
         .await
-        .map_err(|e| format!("target credentials: {e}"))?;
+        .map_err(|e| Failed::Step(format!("target credentials: {e}")))?;
     let port = target.port.unwrap_or_else(|| resolved.engine.default_port());
     let member = Member::new("target", target.host.clone(), port);
     let kind = match resolved.engine {
@@ -133,42 +168,28 @@ async fn run(
             ..EngineConfig::default()
         },
     );
-    let verification = match resolved.engine {
-        EngineKind::Postgres => Verification::Streaming,
-        EngineKind::Mysql => Verification::BeforeRestore {
-            spool_dir: std::env::temp_dir(),
-        },
-    };
-    let options = RestoreOptions {
-        identities: resolved.identities.clone(),
-        verification,
-    };
-    let mut bytes = 0u64;
-    for object in &resolved.manifest.objects {
-        let database = restore
-            .spec
-            .renames
-            .iter()
-            .find(|r| r.from == object.database)
-            .map_or(object.database.clone(), |r| r.to.clone());
-        match engine.create_database(&member, &database).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return Err(format!(
-                    "database {database} already exists on {}:{port}; lifeboat never restores over data: drop it, or rename with spec.renames",
-                    target.host
-                ));
-            }
-            Err(e) => return Err(format!("creating database {database} on the target: {e}")),
+    let databases: Vec<String> = resolved
+        .manifest
+        .objects
+        .iter()
+        .map(|o| target_name(restore, &o.database))
+        .collect();
+    tracing::info!(
+        namespace,
+        restore = %restore.name_any(),
+        backup = %resolved.backup,
+        target = %format!("{}:{port}", target.host),
+        ?databases,
+        "restore started"
+    );
+    let mut created = Vec::new();
+    let bytes = match objects::restore_all(&engine, &member, restore, &resolved, &mut created).await {
+        Ok(bytes) => bytes,
+        Err(message) => {
+            let undone = objects::drop_created(&engine, &member, namespace, restore, &created).await;
+            return Err(Failed::Step(format!("{message}{undone}")));
         }
-        let command = engine.restore(&member, &database).map_err(|e| e.to_string())?;
-        let crate::engine::RestoreCommand { command, keep } = command;
-        let stats = restore_object(&resolved.store, object, command, &options)
-            .await
-            .map_err(|e| format!("restoring {database}: {e}"));
-        drop(keep);
-        bytes += stats?.stored_bytes;
-    }
+    };
     status.bytes = Some(bytes as i64);
     status.phase = Some(RestorePhase::Verifying);
     tracing::info!(
@@ -176,9 +197,16 @@ async fn run(
         bytes,
         "restored; running checks"
     );
+    let kept = |message: String| {
+        Failed::Checks(format!(
+            "{message}; the restored database(s) {} are kept on {}:{port} for inspection: drop them before restoring there again",
+            created.join(", "),
+            target.host
+        ))
+    };
     write(ctx, namespace, restore, status)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| kept(e.to_string()))?;
 
     let mut failed = Vec::new();
     status.checks.clear();
@@ -203,6 +231,16 @@ async fn run(
     if failed.is_empty() {
         Ok(resolved.plan)
     } else {
-        Err(failed.join("; "))
+        Err(kept(failed.join("; ")))
     }
+}
+
+/// The name `database` of the backup gets on the target (after `spec.renames`).
+fn target_name(restore: &Restore, database: &str) -> String {
+    restore
+        .spec
+        .renames
+        .iter()
+        .find(|r| r.from == database)
+        .map_or(database.to_string(), |r| r.to.clone())
 }
