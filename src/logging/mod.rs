@@ -4,13 +4,16 @@
 //!
 //! Conventions for log lines (see the README, "Reading lifeboat's logs"):
 //! - INFO: one line per decision and per action, with structured fields named
-//!   `namespace`, `plan`, `member`, `backup`, `restore`, `failover`, `epoch`, ...
+//!   `namespace`, `plan`, `member`, `backup`, `restore`, `failover`, `epoch`, ... The
+//!   reconcile span (see `controller::runner`) already carries `namespace` and the
+//!   object's name (`plan`, `backup`, `restore`, `failover` or `store`): events inside
+//!   it add only the rest; JSON lines merge span and event fields.
 //! - WARN: something a person must look at (a store unavailable, a check failed).
 //! - ERROR: something lifeboat could not do (a backup or restore that failed).
 //! - Never a secret: log names of Secrets and keys, never their values, and never a
 //!   connection string or `Debug` of a `Command` (it prints the environment).
 
-mod json;
+mod flat;
 pub mod repeats;
 
 use std::io::IsTerminal;
@@ -20,7 +23,7 @@ pub use repeats::{RepeatLimiter, repeats};
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
-    /// Human-readable lines; ANSI colour only when stderr is a terminal.
+    /// `timestamp LEVEL message key=value ...`; ANSI colour only when stderr is a terminal.
     #[default]
     Text,
     /// One JSON object per line: timestamp, level, target, message, then every field of
@@ -59,14 +62,14 @@ pub fn init(filter: &str, format: LogFormat) -> Result<(), InitLoggingError> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(env_filter)
         .with_writer(std::io::stderr);
-    let installed = match format {
-        // A file or a pipe gets no escape codes: they make logs unreadable in `less` and grep.
-        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
-        LogFormat::Json => builder
-            .with_ansi(false)
-            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
-            .event_format(json::FlatJson)
-            .try_init(),
-    };
+    // A file or a pipe gets no escape codes: they make logs unreadable in `less` and grep.
+    let ansi = format == LogFormat::Text && std::io::stderr().is_terminal();
+    let installed = builder
+        .with_ansi(ansi)
+        .fmt_fields(flat::PairFields)
+        .event_format(flat::Flat {
+            json: format == LogFormat::Json,
+        })
+        .try_init();
     installed.map_err(|e| InitLoggingError::Install(e.to_string()))
 }
