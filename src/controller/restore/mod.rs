@@ -61,42 +61,45 @@ enum Failed {
     Checks(String),
 }
 
-/// Runs a restore once; a Restore found Running after a restart is marked Failed.
+/// Runs a restore once; a Restore found Running that this process did not start (the
+/// operator restarted meanwhile) is marked Failed.
 pub async fn reconcile(restore: Arc<Restore>, ctx: Arc<Context>) -> Result<Action, ReconcileRestoreError> {
     let namespace = restore.namespace().ok_or(ReconcileRestoreError::NoNamespace)?;
-    let name = restore.name_any();
+    let key = format!("{namespace}/{}", restore.name_any());
     let mut status = restore.status.clone().unwrap_or_default();
     match status.phase {
-        Some(RestorePhase::Completed | RestorePhase::Failed) => return Ok(Action::await_change()),
+        Some(RestorePhase::Completed | RestorePhase::Failed) => {
+            ctx.running_restores.finish(&key);
+            return Ok(Action::await_change());
+        }
+        // Started here: a cached copy older than this process's own writes.
+        _ if ctx.running_restores.started(&key) => return Ok(Action::await_change()),
         Some(RestorePhase::Running | RestorePhase::Verifying) => {
             status.phase = Some(RestorePhase::Failed);
             status.message = Some("the operator restarted during this restore; the target may hold a partial restore: drop it and create a new Restore".into());
-            tracing::error!(namespace, restore = %name, error = status.message.as_deref().unwrap_or(""), "restore failed");
+            tracing::error!(error = status.message.as_deref().unwrap_or(""), "restore failed");
             write(&ctx, &namespace, &restore, &status).await?;
             return Ok(Action::await_change());
         }
         _ => {}
     }
+    ctx.running_restores.start(&key);
     let started = Instant::now();
     status.start_time = Some(Utc::now());
-    let outcome = run(&ctx, &namespace, &restore, &mut status, started).await;
+    // host:port once the port is known (the engine's default when absent).
+    let mut target = restore.spec.target.host.clone();
+    let outcome = run(&ctx, &namespace, &restore, &mut status, started, &mut target).await;
     let seconds = started.elapsed().as_secs_f64();
     status.completion_time = Some(Utc::now());
     status.duration_seconds = Some(seconds);
     status.duration = Some(human_seconds(seconds));
     let backup = status.backup.clone().unwrap_or_default();
-    let target = match restore.spec.target.port {
-        Some(port) => format!("{}:{port}", restore.spec.target.host),
-        None => restore.spec.target.host.clone(),
-    };
     let (type_, reason, note) = match outcome {
         Ok(plan) => {
             status.phase = Some(RestorePhase::Completed);
             let note = format!("restored and verified in {}", human_seconds(seconds));
             tracing::info!(
-                namespace,
                 plan = plan.as_deref().unwrap_or(""),
-                restore = %name,
                 backup,
                 target,
                 bytes = status.bytes.unwrap_or(0),
@@ -118,19 +121,22 @@ pub async fn reconcile(restore: Arc<Restore>, ctx: Arc<Context>) -> Result<Actio
         }
         Err(Failed::Checks(message)) => {
             // The restore itself worked: a person must look at the data.
-            tracing::warn!(namespace, restore = %name, backup, target, error = %message, "restore checks failed");
+            tracing::warn!(backup, target, error = %message, "restore checks failed");
             status.phase = Some(RestorePhase::Failed);
             status.message = Some(message.clone());
             (EventType::Warning, "RestoreCheckFailed", message)
         }
         Err(Failed::Step(message)) => {
-            tracing::error!(namespace, restore = %name, backup, target, error = %message, "restore failed");
+            tracing::error!(backup, target, error = %message, "restore failed");
             status.phase = Some(RestorePhase::Failed);
             status.message = Some(message.clone());
             (EventType::Warning, "RestoreFailed", message)
         }
     };
-    write(&ctx, &namespace, &restore, &status).await?;
+    if let Err(e) = write(&ctx, &namespace, &restore, &status).await {
+        ctx.running_restores.finish(&key);
+        return Err(e);
+    }
     ctx.event(&restore.object_ref(&()), type_, reason, "Restore", note)
         .await;
     Ok(Action::await_change())
@@ -143,6 +149,7 @@ async fn run(
     restore: &Restore,
     status: &mut RestoreStatus,
     started: Instant,
+    address: &mut String,
 ) -> Result<Option<String>, Failed> {
     let resolved = source::resolve(ctx, namespace, restore).await.map_err(Failed::Step)?;
     status.backup = Some(resolved.backup.clone());
@@ -157,6 +164,7 @@ async fn run(
         .map_err(|e| Failed::Step(format!("target credentials: {e}")))?;
     let port = target.port.unwrap_or_else(|| resolved.engine.default_port());
     let member = Member::new("target", target.host.clone(), port);
+    *address = format!("{}:{port}", target.host);
     let kind = match resolved.engine {
         EngineKind::Postgres => crate::engine::EngineKind::Postgres,
         EngineKind::Mysql => crate::engine::EngineKind::Mysql,
@@ -175,18 +183,16 @@ async fn run(
         .map(|o| target_name(restore, &o.database))
         .collect();
     tracing::info!(
-        namespace,
-        restore = %restore.name_any(),
         backup = %resolved.backup,
-        target = %format!("{}:{port}", target.host),
-        ?databases,
+        target = %address,
+        databases = %databases.join(","),
         "restore started"
     );
     let mut created = Vec::new();
     let bytes = match objects::restore_all(&engine, &member, restore, &resolved, &mut created).await {
         Ok(bytes) => bytes,
         Err(message) => {
-            let undone = objects::drop_created(&engine, &member, namespace, restore, &created).await;
+            let undone = objects::drop_created(&engine, &member, &created).await;
             return Err(Failed::Step(format!("{message}{undone}")));
         }
     };

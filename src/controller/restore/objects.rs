@@ -1,8 +1,6 @@
 //! Streaming a backup's objects into the target, and undoing that after a failed step:
 //! only databases this attempt created are dropped, never one that existed before.
 
-use kube::ResourceExt;
-
 use super::source::Resolved;
 use super::target_name;
 use crate::api::{EngineKind, Restore};
@@ -39,7 +37,7 @@ pub(super) async fn restore_all(
                     member.host, member.port
                 ));
             }
-            Err(e) => return Err(format!("creating database {database} on the target: {e}")),
+            Err(e) => return Err(e.to_string()),
         }
         let command = engine.restore(member, &database).map_err(|e| e.to_string())?;
         let crate::engine::RestoreCommand { command, keep } = command;
@@ -54,24 +52,17 @@ pub(super) async fn restore_all(
 
 /// Drops the databases in `created` (this attempt's own) and says what happened, as a
 /// suffix for the Restore's message.
-pub(super) async fn drop_created(
-    engine: &AnyEngine,
-    member: &Member,
-    namespace: &str,
-    restore: &Restore,
-    created: &[String],
-) -> String {
-    let name = restore.name_any();
+pub(super) async fn drop_created(engine: &AnyEngine, member: &Member, created: &[String]) -> String {
     let mut dropped = Vec::new();
     let mut left = Vec::new();
     for database in created {
         match engine.drop_database(member, database).await {
             Ok(()) => {
-                tracing::info!(namespace, restore = %name, database, "dropped the database this failed restore had created");
+                tracing::info!(database, "dropped the database this failed restore had created");
                 dropped.push(database.as_str());
             }
             Err(e) => {
-                tracing::error!(namespace, restore = %name, database, error = %e, "could not drop the database this failed restore had created");
+                tracing::error!(database, error = %e, "could not drop the database this failed restore had created");
                 left.push(format!("{database} ({e})"));
             }
         }
