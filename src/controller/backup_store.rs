@@ -102,12 +102,12 @@ fn log_check(namespace: &str, store: &str, was: Option<&str>, verdict: (&str, &s
     if status == "True" {
         repeats().clear(&key, UNAVAILABLE);
         if was == Some("True") {
-            tracing::debug!(namespace, store, reason, "backup store checked: {message}");
+            tracing::debug!(reason, "backup store checked: {message}");
         } else {
-            tracing::info!(namespace, store, reason, "backup store available: {message}");
+            tracing::info!(reason, "backup store available: {message}");
         }
     } else if let Some(suppressed) = repeats().admit(&key, UNAVAILABLE) {
-        tracing::warn!(namespace, store, reason, suppressed, "{UNAVAILABLE}: {message}");
+        tracing::warn!(reason, suppressed, "{UNAVAILABLE}: {message}");
     }
 }
 

@@ -81,7 +81,6 @@ async fn reconcile_store(store: Arc<BackupStore>, ctx: Arc<Context>) -> Result<A
     let started = Instant::now();
     let span = tracing::info_span!(
         "reconcile",
-        controller = "backupstore",
         namespace = store.metadata.namespace.as_deref().unwrap_or(""),
         store = store.metadata.name.as_deref().unwrap_or("")
     );
@@ -104,7 +103,6 @@ async fn reconcile_plan(rp: Arc<RecoveryPlan>, ctx: Arc<Context>) -> Result<Acti
     let started = Instant::now();
     let span = tracing::info_span!(
         "reconcile",
-        controller = "recoveryplan",
         namespace = rp.metadata.namespace.as_deref().unwrap_or(""),
         plan = rp.metadata.name.as_deref().unwrap_or("")
     );
@@ -127,7 +125,6 @@ async fn reconcile_failover(fo: Arc<Failover>, ctx: Arc<Context>) -> Result<Acti
     let started = Instant::now();
     let span = tracing::info_span!(
         "reconcile",
-        controller = "failover",
         namespace = fo.metadata.namespace.as_deref().unwrap_or(""),
         failover = fo.metadata.name.as_deref().unwrap_or("")
     );
@@ -148,7 +145,12 @@ fn failover_error_policy(fo: Arc<Failover>, err: &ReconcileFailoverError, _ctx: 
 
 async fn reconcile_backup(bk: Arc<Backup>, ctx: Arc<Context>) -> Result<Action, ReconcileBackupError> {
     let started = Instant::now();
-    let span = tracing::info_span!("reconcile", controller = "backup", namespace = bk.metadata.namespace.as_deref().unwrap_or(""), backup = bk.metadata.name.as_deref().unwrap_or(""), plan = %bk.spec.plan);
+    let span = tracing::info_span!(
+        "reconcile",
+        namespace = bk.metadata.namespace.as_deref().unwrap_or(""),
+        plan = bk.spec.plan.as_str(),
+        backup = bk.metadata.name.as_deref().unwrap_or("")
+    );
     let result = tracing::Instrument::instrument(backup::reconcile(bk, ctx.clone()), span).await;
     record(
         &ctx.metrics,
@@ -168,7 +170,6 @@ async fn reconcile_restore(rst: Arc<Restore>, ctx: Arc<Context>) -> Result<Actio
     let started = Instant::now();
     let span = tracing::info_span!(
         "reconcile",
-        controller = "restore",
         namespace = rst.metadata.namespace.as_deref().unwrap_or(""),
         restore = rst.metadata.name.as_deref().unwrap_or("")
     );

@@ -147,12 +147,9 @@ pub async fn run(ctx: &Context, namespace: &str, backup: &Backup) -> Result<Back
     status.message = None;
     super::write(ctx, namespace, backup, &status).await?;
     tracing::info!(
-        namespace,
-        plan = %plan_name,
-        backup = %backup.name_any(),
         member = %member.name,
         role = ?probe.role,
-        databases = ?policy.databases,
+        databases = %policy.databases.join(","),
         "backup started"
     );
     // Fault injection for the restart test (see the README): die while "Running".
