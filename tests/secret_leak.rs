@@ -265,7 +265,13 @@ async fn no_secret_in_logs_events_or_status() {
         ("the operator's output", output),
         (
             "lifeboat objects",
-            cluster.kubectl_ok(&["get", "lifeboat", "-A", "-o", "yaml"]),
+            cluster.kubectl_ok(&[
+                "get",
+                "backupstores,recoveryplans,backups,restores,failovers",
+                "-A",
+                "-o",
+                "yaml",
+            ]),
         ),
         (
             "events.k8s.io Events",
