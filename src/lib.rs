@@ -8,6 +8,7 @@ pub mod cli;
 pub mod controller;
 pub mod engine;
 pub mod http;
+pub mod logging;
 pub mod pipeline;
 pub mod policy;
 pub mod storage;

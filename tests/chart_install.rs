@@ -7,6 +7,24 @@ fn chart() -> String {
     repo_root().join("charts/lifeboat").to_string_lossy().into_owned()
 }
 
+/// The operator container's environment in the release's Deployment.
+fn deployment_env(cluster: &TestCluster) -> Vec<serde_json::Value> {
+    let deploy: serde_json::Value = serde_json::from_str(&cluster.kubectl_ok(&[
+        "get",
+        "deployment",
+        "lifeboat",
+        "-n",
+        "lifeboat-system",
+        "-o",
+        "json",
+    ]))
+    .expect("json");
+    deploy["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .expect("env")
+        .clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn install_upgrade_uninstall() {
     let cluster = TestCluster::start().await;
@@ -50,6 +68,12 @@ async fn install_upgrade_uninstall() {
     }
     cluster.kubectl_ok(&["get", "clusterrole", "lifeboat"]);
     cluster.kubectl_ok(&["get", "clusterrolebinding", "lifeboat"]);
+    let env = deployment_env(&cluster);
+    assert!(
+        env.iter()
+            .any(|e| e["name"] == "LIFEBOAT_LOG_FORMAT" && e["value"] == "json"),
+        "JSON logs by default in a cluster: {env:?}"
+    );
     let list = cluster.helm(&["list", "-n", "lifeboat-system"]);
     assert!(
         list.stdout.contains("lifeboat") && list.stdout.contains("deployed"),
@@ -68,6 +92,8 @@ async fn install_upgrade_uninstall() {
         "logLevel=debug",
         "--set",
         "replicaCount=2",
+        "--set",
+        "logFormat=text",
     ]);
     assert!(run.ok, "helm upgrade:\n{}{}", run.stdout, run.stderr);
     let deploy: serde_json::Value = serde_json::from_str(&cluster.kubectl_ok(&[
@@ -81,13 +107,29 @@ async fn install_upgrade_uninstall() {
     ]))
     .expect("json");
     assert_eq!(deploy["spec"]["replicas"], 2);
-    let env = deploy["spec"]["template"]["spec"]["containers"][0]["env"]
-        .as_array()
-        .expect("env")
-        .clone();
+    let env = deployment_env(&cluster);
     assert!(
         env.iter().any(|e| e["name"] == "LIFEBOAT_LOG" && e["value"] == "debug"),
         "{env:?}"
+    );
+    assert!(
+        env.iter()
+            .any(|e| e["name"] == "LIFEBOAT_LOG_FORMAT" && e["value"] == "text"),
+        "{env:?}"
+    );
+    let run = cluster.helm(&[
+        "upgrade",
+        "lifeboat",
+        &chart,
+        "-n",
+        "lifeboat-system",
+        "--set",
+        "logFormat=yaml",
+    ]);
+    assert!(
+        !run.ok && run.stderr.contains("logFormat"),
+        "the schema refuses an unknown log format:\n{}",
+        run.stderr
     );
 
     // Uninstall removes what it created, except the CRDs it keeps on purpose.

@@ -32,6 +32,8 @@ fn invalid_use_exits_2_with_a_message() {
         (&["frobnicate"][..], "frobnicate"),
         (&["operator", "--http-addr", "not-an-address"][..], "--http-addr"),
         (&["--log", "lifeboat=loud", "crd"][..], "--log"),
+        (&["--log-format", "yaml", "crd"][..], "--log-format"),
+        (&["operator", "--log-format", "xml"][..], "--log-format"),
         (
             &[
                 "restore",

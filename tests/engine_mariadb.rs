@@ -293,6 +293,13 @@ async fn shop_dump_restores_with_same_counts_and_checksums() {
     let after = shop::table_sums(&target.primary, "shop_restored").await.unwrap();
     assert_eq!(before.len(), 4);
     assert_eq!(before, after);
+
+    // Dropping what a failed restore created (odd names quoted; already gone is fine).
+    e.drop_database(&dst, "shop_restored").await.unwrap();
+    e.drop_database(&dst, "shop_restored").await.unwrap();
+    assert!(e.create_database(&dst, "we`ird db").await.unwrap());
+    e.drop_database(&dst, "we`ird db").await.unwrap();
+    assert!(e.create_database(&dst, "shop_restored").await.unwrap(), "it was gone");
 }
 
 #[tokio::test]

@@ -287,6 +287,21 @@ async fn shop_dump_restores_with_same_counts_and_checksums() {
     let after = shop::table_sums(&target.primary, "shop_restored").await.unwrap();
     assert_eq!(before.len(), 4);
     assert_eq!(before, after);
+
+    // Dropping what a failed restore created: its sessions end, odd names are quoted,
+    // and a second drop of a database already gone is fine.
+    let session = target.primary.connect_db("shop_restored").await.unwrap();
+    e.drop_database(&dst, "shop_restored").await.unwrap();
+    assert!(session.simple_query("SELECT 1").await.is_err(), "its session was ended");
+    e.drop_database(&dst, "shop_restored").await.unwrap();
+    assert!(e.create_database(&dst, "we\"ird db").await.unwrap());
+    e.drop_database(&dst, "we\"ird db").await.unwrap();
+    let left: i64 = target
+        .primary
+        .query_one("SELECT count(*) FROM pg_database WHERE datname IN ('shop_restored', 'we\"ird db')")
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
 }
 
 #[tokio::test]

@@ -14,6 +14,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::logging::LogFormat;
+
 /// lifeboat keeps a shop's PostgreSQL and MariaDB databases recoverable: scheduled backups
 /// to S3, replica lag held against the RPO, safe failover, verified restores.
 ///
@@ -24,6 +26,9 @@ pub struct Cli {
     /// Log filter (tracing EnvFilter syntax, e.g. `info,lifeboat=debug`).
     #[arg(long, global = true, env = "LIFEBOAT_LOG", default_value = "info")]
     pub log: String,
+    /// Log line format: `text` (colour only on a terminal) or `json` (one object per line, for log pipelines).
+    #[arg(long, global = true, env = "LIFEBOAT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -58,7 +58,14 @@ pub async fn run(args: OperatorArgs) -> Result<(), CliError> {
         source,
     })?;
     let identity = args.identity.clone().unwrap_or_else(default_identity);
-    tracing::info!(server = %version.git_version, namespace = ?args.watch_namespace, %identity, "connected to the Kubernetes API");
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        server = %version.git_version,
+        watch_namespace = args.watch_namespace.as_deref().unwrap_or("(all)"),
+        lease = %format!("{}/{}", args.lease_namespace, args.lease_name),
+        %identity,
+        "operator started: connected to the Kubernetes API, waiting to lead"
+    );
     let metrics = Metrics::register(&mut *state.registry.lock().await);
     let ctx = Arc::new(Context::new(client, metrics, Some(identity.clone())));
     state.ready.store(true, Ordering::Relaxed);

@@ -15,6 +15,7 @@ use super::context::Context;
 use super::status::{PatchStatusError, apply_status};
 use super::store_access::{OpenStoreError, open_store};
 use crate::api::{BackupStore, BackupStoreStatus};
+use crate::logging::repeats;
 use crate::policy::validate::{describe, validate_store};
 use crate::storage::check::check_store;
 
@@ -93,6 +94,25 @@ async fn check(ctx: &Context, namespace: &str, store: &BackupStore) -> (&'static
     }
 }
 
+/// One line per verdict: INFO when the store becomes available, WARN while it is not
+/// (once per repeat window: a broken store is rechecked every 30 s).
+fn log_check(namespace: &str, store: &str, was: Option<&str>, verdict: (&str, &str, &str)) {
+    let (status, reason, message) = verdict;
+    let key = format!("store/{namespace}/{store}");
+    if status == "True" {
+        repeats().clear(&key, UNAVAILABLE);
+        if was == Some("True") {
+            tracing::debug!(reason, "backup store checked: {message}");
+        } else {
+            tracing::info!(reason, "backup store available: {message}");
+        }
+    } else if let Some(suppressed) = repeats().admit(&key, UNAVAILABLE) {
+        tracing::warn!(reason, suppressed, "{UNAVAILABLE}: {message}");
+    }
+}
+
+const UNAVAILABLE: &str = "backup store unavailable";
+
 /// Checks the store and records the verdict.
 pub async fn reconcile(store: Arc<BackupStore>, ctx: Arc<Context>) -> Result<Action, ReconcileStoreError> {
     let namespace = store.namespace().ok_or(ReconcileStoreError::NoNamespace)?;
@@ -111,6 +131,7 @@ pub async fn reconcile(store: Arc<BackupStore>, ctx: Arc<Context>) -> Result<Act
     let (status, reason, message) = check(&ctx, &namespace, &store).await;
     let mut current = store.status.clone().unwrap_or_default();
     let was = condition_status(&current.conditions, "Available").map(str::to_string);
+    log_check(&namespace, &name, was.as_deref(), (status, reason, &message));
     let now = Time(Timestamp::now());
     set_condition(
         &mut current.conditions,

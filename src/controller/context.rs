@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
-use super::backup::RunningBackups;
+use super::inflight::InFlight;
 use super::metrics::Metrics;
 use super::pacer::Pacer;
 use super::plan::runtime::PlanRuntimes;
@@ -22,8 +22,10 @@ pub struct Context {
     pub metrics: Metrics,
     /// What the plan controller remembers between rounds.
     pub plans: PlanRuntimes,
-    /// Backups this process is running.
-    pub running_backups: RunningBackups,
+    /// Backups this process started and has not yet seen finished.
+    pub running_backups: InFlight,
+    /// Restores this process started and has not yet seen finished.
+    pub running_restores: InFlight,
     /// Turns self-inflicted wake-ups into no-ops until the next round is due.
     pub pacer: Pacer,
 }
@@ -41,7 +43,8 @@ impl Context {
             recorder,
             metrics,
             plans: PlanRuntimes::default(),
-            running_backups: RunningBackups::default(),
+            running_backups: InFlight::default(),
+            running_restores: InFlight::default(),
             pacer: Pacer::default(),
         }
     }

@@ -11,6 +11,10 @@ use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client};
 use tokio::sync::watch;
 
+use crate::logging::repeats;
+
+const ELECTION_FAILED: &str = "leader election round failed";
+
 /// Leader election settings.
 #[derive(Clone, Debug)]
 pub struct LeaseSettings {
@@ -62,15 +66,23 @@ pub fn spawn(client: Client, settings: LeaseSettings, mut stop: watch::Receiver<
     tokio::spawn(async move {
         let api: Api<Lease> = Api::namespaced(client, &settings.namespace);
         let mut last_renewal: Option<tokio::time::Instant> = None;
+        let lease = format!("{}/{}", settings.namespace, settings.name);
+        let repeat_key = format!("{lease}/{}", settings.identity);
         loop {
-            let leading = match round(&api, &settings).await {
+            let outcome = round(&api, &settings).await;
+            if outcome.is_ok() && repeats().clear(&repeat_key, ELECTION_FAILED).is_some() {
+                tracing::info!(identity = %settings.identity, "leader election works again");
+            }
+            let leading = match outcome {
                 Ok(Round::Leading) => {
                     last_renewal = Some(tokio::time::Instant::now());
                     true
                 }
                 Ok(Round::Following) => false,
                 Err(err) => {
-                    tracing::warn!(%err, "leader election round failed");
+                    if let Some(suppressed) = repeats().admit(&repeat_key, ELECTION_FAILED) {
+                        tracing::warn!(error = %err, suppressed, "{ELECTION_FAILED}");
+                    }
                     // Keep leading only while the lease we last wrote is still valid.
                     last_renewal.is_some_and(|t| t.elapsed() < settings.lease_duration.mul_f32(0.8))
                 }
@@ -79,7 +91,11 @@ pub fn spawn(client: Client, settings: LeaseSettings, mut stop: watch::Receiver<
                 last_renewal = None;
             }
             if *tx.borrow() != leading {
-                tracing::info!(identity = %settings.identity, leading, "leadership changed");
+                if leading {
+                    tracing::info!(identity = %settings.identity, %lease, "leadership gained: this instance acts now");
+                } else {
+                    tracing::info!(identity = %settings.identity, %lease, "leadership lost: this instance stops acting");
+                }
                 let _ = tx.send(leading);
             }
             tokio::select! {

@@ -6,6 +6,7 @@ pub mod backup_store;
 pub mod conditions;
 pub mod context;
 pub mod failover;
+pub mod inflight;
 pub mod leader;
 pub mod members;
 pub mod metrics;

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
+use kube::api::ObjectMeta;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -21,6 +22,7 @@ use super::metrics::{ControllerLabels, FailureLabels, Metrics};
 use super::plan::{self, ReconcilePlanError};
 use super::restore::{self, ReconcileRestoreError};
 use crate::api::{Backup, BackupStore, Failover, RecoveryPlan, Restore};
+use crate::logging::repeats;
 
 /// Operator settings.
 #[derive(Clone, Debug)]
@@ -64,9 +66,24 @@ fn record(metrics: &Metrics, controller: &str, started: Instant, failure: Option
     }
 }
 
+/// Logs a failed reconcile; the same error on the same object again within the
+/// repeat window is counted, not written (a broken object fails every few seconds).
+fn warn_failed(kind: &str, meta: &ObjectMeta, err: &dyn std::fmt::Display, reason: &str) {
+    let namespace = meta.namespace.as_deref().unwrap_or("");
+    let name = meta.name.as_deref().unwrap_or("");
+    let error = err.to_string();
+    if let Some(suppressed) = repeats().admit(&format!("{kind}/{namespace}/{name}"), &error) {
+        tracing::warn!(kind, namespace, name, %error, reason, suppressed, "{kind} reconcile failed");
+    }
+}
+
 async fn reconcile_store(store: Arc<BackupStore>, ctx: Arc<Context>) -> Result<Action, ReconcileStoreError> {
     let started = Instant::now();
-    let span = tracing::info_span!("reconcile", controller = "backupstore", namespace = ?store.metadata.namespace, name = ?store.metadata.name);
+    let span = tracing::info_span!(
+        "reconcile",
+        namespace = store.metadata.namespace.as_deref().unwrap_or(""),
+        store = store.metadata.name.as_deref().unwrap_or("")
+    );
     let result = tracing::Instrument::instrument(backup_store::reconcile(store, ctx.clone()), span).await;
     record(
         &ctx.metrics,
@@ -77,14 +94,18 @@ async fn reconcile_store(store: Arc<BackupStore>, ctx: Arc<Context>) -> Result<A
     result
 }
 
-fn store_error_policy(_store: Arc<BackupStore>, err: &ReconcileStoreError, _ctx: Arc<Context>) -> Action {
-    tracing::warn!(error = %err, reason = err.category(), "BackupStore reconcile failed");
+fn store_error_policy(store: Arc<BackupStore>, err: &ReconcileStoreError, _ctx: Arc<Context>) -> Action {
+    warn_failed("BackupStore", &store.metadata, err, err.category());
     Action::requeue(Duration::from_secs(15))
 }
 
 async fn reconcile_plan(rp: Arc<RecoveryPlan>, ctx: Arc<Context>) -> Result<Action, ReconcilePlanError> {
     let started = Instant::now();
-    let span = tracing::info_span!("reconcile", controller = "recoveryplan", namespace = ?rp.metadata.namespace, name = ?rp.metadata.name);
+    let span = tracing::info_span!(
+        "reconcile",
+        namespace = rp.metadata.namespace.as_deref().unwrap_or(""),
+        plan = rp.metadata.name.as_deref().unwrap_or("")
+    );
     let result = tracing::Instrument::instrument(plan::reconcile(rp, ctx.clone()), span).await;
     record(
         &ctx.metrics,
@@ -95,14 +116,18 @@ async fn reconcile_plan(rp: Arc<RecoveryPlan>, ctx: Arc<Context>) -> Result<Acti
     result
 }
 
-fn plan_error_policy(_rp: Arc<RecoveryPlan>, err: &ReconcilePlanError, _ctx: Arc<Context>) -> Action {
-    tracing::warn!(error = %err, reason = err.category(), "RecoveryPlan reconcile failed");
+fn plan_error_policy(rp: Arc<RecoveryPlan>, err: &ReconcilePlanError, _ctx: Arc<Context>) -> Action {
+    warn_failed("RecoveryPlan", &rp.metadata, err, err.category());
     Action::requeue(Duration::from_secs(2))
 }
 
 async fn reconcile_failover(fo: Arc<Failover>, ctx: Arc<Context>) -> Result<Action, ReconcileFailoverError> {
     let started = Instant::now();
-    let span = tracing::info_span!("reconcile", controller = "failover", namespace = ?fo.metadata.namespace, name = ?fo.metadata.name);
+    let span = tracing::info_span!(
+        "reconcile",
+        namespace = fo.metadata.namespace.as_deref().unwrap_or(""),
+        failover = fo.metadata.name.as_deref().unwrap_or("")
+    );
     let result = tracing::Instrument::instrument(failover::reconcile(fo, ctx.clone()), span).await;
     record(
         &ctx.metrics,
@@ -113,14 +138,19 @@ async fn reconcile_failover(fo: Arc<Failover>, ctx: Arc<Context>) -> Result<Acti
     result
 }
 
-fn failover_error_policy(_fo: Arc<Failover>, err: &ReconcileFailoverError, _ctx: Arc<Context>) -> Action {
-    tracing::warn!(error = %err, reason = err.category(), "Failover reconcile failed");
+fn failover_error_policy(fo: Arc<Failover>, err: &ReconcileFailoverError, _ctx: Arc<Context>) -> Action {
+    warn_failed("Failover", &fo.metadata, err, err.category());
     Action::requeue(Duration::from_secs(1))
 }
 
 async fn reconcile_backup(bk: Arc<Backup>, ctx: Arc<Context>) -> Result<Action, ReconcileBackupError> {
     let started = Instant::now();
-    let span = tracing::info_span!("reconcile", controller = "backup", namespace = ?bk.metadata.namespace, name = ?bk.metadata.name);
+    let span = tracing::info_span!(
+        "reconcile",
+        namespace = bk.metadata.namespace.as_deref().unwrap_or(""),
+        plan = bk.spec.plan.as_str(),
+        backup = bk.metadata.name.as_deref().unwrap_or("")
+    );
     let result = tracing::Instrument::instrument(backup::reconcile(bk, ctx.clone()), span).await;
     record(
         &ctx.metrics,
@@ -131,14 +161,18 @@ async fn reconcile_backup(bk: Arc<Backup>, ctx: Arc<Context>) -> Result<Action, 
     result
 }
 
-fn backup_error_policy(_bk: Arc<Backup>, err: &ReconcileBackupError, _ctx: Arc<Context>) -> Action {
-    tracing::warn!(error = %err, reason = err.category(), "Backup reconcile failed");
+fn backup_error_policy(bk: Arc<Backup>, err: &ReconcileBackupError, _ctx: Arc<Context>) -> Action {
+    warn_failed("Backup", &bk.metadata, err, err.category());
     Action::requeue(Duration::from_secs(5))
 }
 
 async fn reconcile_restore(rst: Arc<Restore>, ctx: Arc<Context>) -> Result<Action, ReconcileRestoreError> {
     let started = Instant::now();
-    let span = tracing::info_span!("reconcile", controller = "restore", namespace = ?rst.metadata.namespace, name = ?rst.metadata.name);
+    let span = tracing::info_span!(
+        "reconcile",
+        namespace = rst.metadata.namespace.as_deref().unwrap_or(""),
+        restore = rst.metadata.name.as_deref().unwrap_or("")
+    );
     let result = tracing::Instrument::instrument(restore::reconcile(rst, ctx.clone()), span).await;
     record(
         &ctx.metrics,
@@ -149,8 +183,8 @@ async fn reconcile_restore(rst: Arc<Restore>, ctx: Arc<Context>) -> Result<Actio
     result
 }
 
-fn restore_error_policy(_rst: Arc<Restore>, err: &ReconcileRestoreError, _ctx: Arc<Context>) -> Action {
-    tracing::warn!(error = %err, reason = err.category(), "Restore reconcile failed");
+fn restore_error_policy(rst: Arc<Restore>, err: &ReconcileRestoreError, _ctx: Arc<Context>) -> Action {
+    warn_failed("Restore", &rst.metadata, err, err.category());
     Action::requeue(Duration::from_secs(5))
 }
 

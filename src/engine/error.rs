@@ -132,3 +132,13 @@ pub struct CreateDatabaseError {
     #[source]
     pub failure: Failure,
 }
+
+/// `drop_database` failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("dropping database {database:?} on {member}: {failure}")]
+pub struct DropDatabaseError {
+    pub member: String,
+    pub database: String,
+    #[source]
+    pub failure: Failure,
+}

@@ -38,7 +38,9 @@ mod postgres_sql;
 pub mod types;
 
 pub use commands::{DumpCommand, RestoreCommand, file_mode};
-pub use error::{CreateDatabaseError, DumpError, Failure, FenceError, ProbeError, PromoteError, RepointError};
+pub use error::{
+    CreateDatabaseError, DropDatabaseError, DumpError, Failure, FenceError, ProbeError, PromoteError, RepointError,
+};
 pub use mysql::MysqlEngine;
 pub use position::{Comparison, GtidSet, Lsn, MysqlPosition, PgPosition, Position};
 pub use postgres::PostgresEngine;
@@ -98,6 +100,14 @@ pub trait Engine: Send + Sync {
         database: &str,
     ) -> impl Future<Output = Result<bool, CreateDatabaseError>> + Send;
 
+    /// Drops `database` (gone already: fine), ending its sessions first. Only for
+    /// databases lifeboat created itself, e.g. by a restore that then failed.
+    fn drop_database(
+        &self,
+        member: &Member,
+        database: &str,
+    ) -> impl Future<Output = Result<(), DropDatabaseError>> + Send;
+
     /// A command writing a consistent dump of `database` to stdout.
     fn dump(&self, member: &Member, database: &str) -> impl Future<Output = Result<DumpCommand, DumpError>> + Send;
 
@@ -129,6 +139,9 @@ impl Engine for PostgresEngine {
     }
     async fn create_database(&self, member: &Member, database: &str) -> Result<bool, CreateDatabaseError> {
         PostgresEngine::create_database(self, member, database).await
+    }
+    async fn drop_database(&self, member: &Member, database: &str) -> Result<(), DropDatabaseError> {
+        PostgresEngine::drop_database(self, member, database).await
     }
     async fn dump(&self, member: &Member, database: &str) -> Result<DumpCommand, DumpError> {
         PostgresEngine::dump(self, member, database).await
@@ -162,6 +175,9 @@ impl Engine for MysqlEngine {
     }
     async fn create_database(&self, member: &Member, database: &str) -> Result<bool, CreateDatabaseError> {
         MysqlEngine::create_database(self, member, database).await
+    }
+    async fn drop_database(&self, member: &Member, database: &str) -> Result<(), DropDatabaseError> {
+        MysqlEngine::drop_database(self, member, database).await
     }
     async fn dump(&self, member: &Member, database: &str) -> Result<DumpCommand, DumpError> {
         MysqlEngine::dump(self, member, database).await
@@ -220,6 +236,9 @@ impl Engine for AnyEngine {
     }
     async fn create_database(&self, member: &Member, database: &str) -> Result<bool, CreateDatabaseError> {
         dispatch!(self, e => Engine::create_database(e, member, database).await)
+    }
+    async fn drop_database(&self, member: &Member, database: &str) -> Result<(), DropDatabaseError> {
+        dispatch!(self, e => Engine::drop_database(e, member, database).await)
     }
     async fn dump(&self, member: &Member, database: &str) -> Result<DumpCommand, DumpError> {
         dispatch!(self, e => Engine::dump(e, member, database).await)

@@ -11,7 +11,9 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, SslOpts};
 
 use super::connections::Connections;
-use super::error::{CreateDatabaseError, Failure, FenceError, ProbeError, PromoteError, RepointError};
+use super::error::{
+    CreateDatabaseError, DropDatabaseError, Failure, FenceError, ProbeError, PromoteError, RepointError,
+};
 pub use super::mysql_dump::gtid_from_dump;
 use super::mysql_probe::probe_from;
 use super::mysql_sql::{
@@ -22,6 +24,9 @@ use super::position::GtidSet;
 use super::types::{
     Drain, EngineConfig, Fencing, Heartbeat, HeartbeatWrite, Member, Probe, Promotion, Repointing, SslMode,
 };
+
+/// Upper bound for DROP DATABASE (at least the operation timeout).
+const DROP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The MySQL/MariaDB engine.
 #[derive(Debug)]
@@ -352,6 +357,21 @@ impl MysqlEngine {
         })
         .await
         .map_err(|failure| CreateDatabaseError {
+            member: member.name.clone(),
+            database: name.to_string(),
+            failure,
+        })
+    }
+    /// Drops database `name` (`IF EXISTS`). MariaDB waits for the metadata locks of
+    /// running sessions; lifeboat only drops databases it created and nobody else uses.
+    pub async fn drop_database(&self, member: &Member, name: &str) -> Result<(), DropDatabaseError> {
+        // Removing a large database's files takes longer than a probe.
+        let limit = self.config.timeouts.operation.max(DROP_TIMEOUT);
+        self.with_conn(member, limit, async |c, _| {
+            exec(c, &format!("DROP DATABASE IF EXISTS {}", quote_ident(name))).await
+        })
+        .await
+        .map_err(|failure| DropDatabaseError {
             member: member.name.clone(),
             database: name.to_string(),
             failure,

@@ -13,9 +13,12 @@
 use std::time::Duration;
 
 use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
 
 use super::connections::Connections;
-use super::error::{CreateDatabaseError, Failure, FenceError, ProbeError, PromoteError, RepointError};
+use super::error::{
+    CreateDatabaseError, DropDatabaseError, Failure, FenceError, ProbeError, PromoteError, RepointError,
+};
 use super::pg_tls;
 use super::postgres_probe::{
     HEARTBEAT_CREATE_SQL, HEARTBEAT_READ_SQL, PROBE_SQL, heartbeat_from_row, heartbeat_write_sql, probe_from_row,
@@ -23,6 +26,9 @@ use super::postgres_probe::{
 };
 use super::postgres_sql::{connect_failure, primary_conninfo, query_failure, quote_ident, quote_literal};
 use super::types::{Drain, EngineConfig, Fencing, HeartbeatWrite, Member, Probe, Promotion, Repointing};
+
+/// Upper bound for DROP DATABASE (at least the operation timeout).
+const DROP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The PostgreSQL engine.
 #[derive(Debug)]
@@ -408,6 +414,38 @@ impl PostgresEngine {
         })
         .await
         .map_err(|failure| CreateDatabaseError {
+            member: member.name.clone(),
+            database: name.to_string(),
+            failure,
+        })
+    }
+    /// Drops database `name` with `WITH (FORCE)`, which ends its sessions first
+    /// (PostgreSQL 13+); older servers get their sessions terminated, then a plain DROP.
+    pub async fn drop_database(&self, member: &Member, name: &str) -> Result<(), DropDatabaseError> {
+        // Removing a large database's files takes longer than a probe.
+        let limit = self.config.timeouts.operation.max(DROP_TIMEOUT);
+        let ident = quote_ident(name);
+        self.with_client(member, limit, async |c| {
+            match c
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {ident} WITH (FORCE)"))
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(e) if e.code() == Some(&SqlState::SYNTAX_ERROR) => {}
+                Err(e) => return Err(query_failure("DROP DATABASE", &e)),
+            }
+            c.query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                &[&name],
+            )
+            .await
+            .map_err(|e| query_failure("terminate sessions", &e))?;
+            c.batch_execute(&format!("DROP DATABASE IF EXISTS {ident}"))
+                .await
+                .map_err(|e| query_failure("DROP DATABASE", &e))
+        })
+        .await
+        .map_err(|failure| DropDatabaseError {
             member: member.name.clone(),
             database: name.to_string(),
             failure,

@@ -149,7 +149,7 @@ pub async fn run_backup(
         delete_objects(store, &manifest.objects).await;
         return Err(BackupError::Manifest(e));
     }
-    tracing::info!(backup = %manifest.backup, bytes = manifest.stored_bytes(), "backup completed");
+    tracing::debug!(backup = %manifest.backup, bytes = manifest.stored_bytes(), "manifest written");
     Ok(manifest)
 }
 
@@ -275,7 +275,7 @@ async fn dump_with_tail(
         source,
     })?;
     debug_assert_eq!(size, compressed.size);
-    tracing::info!(key, raw = compressed.raw_size, stored = size, "dump uploaded");
+    tracing::debug!(key, raw = compressed.raw_size, stored = size, "dump uploaded");
     let object = ManifestObject {
         database,
         key: key.to_string(),

@@ -6,7 +6,6 @@ use std::fmt;
 
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use aws_smithy_types::error::display::DisplayErrorContext;
 
 /// What went wrong, coarsely: enough to tell a person where to look.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,6 +62,21 @@ impl S3CallError {
     }
 }
 
+/// An error and its sources, `: `-separated, each once.
+fn causes(err: &(dyn StdError + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut current = err.source();
+    while let Some(e) = current {
+        let part = e.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        current = e.source();
+    }
+    text
+}
+
 fn chain_mentions_tls(err: &(dyn StdError + 'static)) -> bool {
     let mut current: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = current {
@@ -86,7 +100,13 @@ where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
     fn from(err: SdkError<E, HttpResponse>) -> Self {
-        let message = DisplayErrorContext(&err).to_string();
+        // S3's own message when it sent one; else the causes, without the Debug dump of
+        // the raw response that DisplayErrorContext appends (it fills conditions and logs).
+        let message = match &err {
+            SdkError::ServiceError(e) => e.err().message().map(str::to_string),
+            _ => None,
+        }
+        .unwrap_or_else(|| causes(&err));
         let (kind, code, status) = match &err {
             SdkError::ConstructionFailure(_) => (S3FailureKind::Construction, None, None),
             SdkError::TimeoutError(_) => (S3FailureKind::Timeout, None, None),

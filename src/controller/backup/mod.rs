@@ -4,8 +4,7 @@
 
 mod run;
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
@@ -20,23 +19,6 @@ use crate::storage::prune::prune_backups;
 
 /// Finalizer that guards a Delete-policy backup's S3 objects.
 pub const FINALIZER: &str = "lifeboat.dev/backup-objects";
-
-/// Backups this process is running right now: one found Running that is not here was
-/// interrupted (operator restart) and is marked Failed, never left to look alive.
-#[derive(Clone, Default)]
-pub struct RunningBackups(Arc<Mutex<HashSet<String>>>);
-
-impl RunningBackups {
-    fn insert(&self, key: &str) -> bool {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string())
-    }
-    fn remove(&self, key: &str) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
-    }
-    fn contains(&self, key: &str) -> bool {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).contains(key)
-    }
-}
 
 /// Why a Backup reconcile failed (a failed dump is status, not an error).
 #[derive(Debug, thiserror::Error)]
@@ -101,9 +83,15 @@ async fn apply(backup: Arc<Backup>, ctx: &Context, namespace: &str) -> Result<Ac
     let key = format!("{namespace}/{}", backup.name_any());
     let status = backup.status.clone().unwrap_or_default();
     match status.phase {
-        Some(BackupPhase::Completed | BackupPhase::Failed) => return Ok(Action::await_change()),
-        Some(BackupPhase::Running) if !ctx.running_backups.contains(&key) => {
+        Some(BackupPhase::Completed | BackupPhase::Failed) => {
+            ctx.running_backups.finish(&key);
+            return Ok(Action::await_change());
+        }
+        // Not started here: a previous operator process died while it ran. (Started
+        // here: a cached copy older than this process's own writes; wait for the next.)
+        Some(BackupPhase::Running) if !ctx.running_backups.started(&key) => {
             let failed = run::failed(status, "the operator restarted while this backup ran; its partial upload was aborted and the schedule will take a new one".into());
+            log_outcome(&failed);
             write(ctx, namespace, &backup, &failed).await?;
             ctx.event(
                 &backup.object_ref(&()),
@@ -119,12 +107,17 @@ async fn apply(backup: Arc<Backup>, ctx: &Context, namespace: &str) -> Result<Ac
         Some(BackupPhase::Running) => return Ok(Action::await_change()),
         None | Some(BackupPhase::Pending) => {}
     }
-    if !ctx.running_backups.insert(&key) {
+    if !ctx.running_backups.start(&key) {
         return Ok(Action::await_change());
     }
-    let outcome = run::run(ctx, namespace, &backup).await;
-    ctx.running_backups.remove(&key);
-    let final_status = outcome?;
+    let final_status = match run::run(ctx, namespace, &backup).await {
+        Ok(status) => status,
+        Err(e) => {
+            ctx.running_backups.finish(&key);
+            return Err(e);
+        }
+    };
+    log_outcome(&final_status);
     let completed = final_status.phase == Some(BackupPhase::Completed);
     let (type_, reason) = if completed {
         (EventType::Normal, "BackupCompleted")
@@ -132,9 +125,31 @@ async fn apply(backup: Arc<Backup>, ctx: &Context, namespace: &str) -> Result<Ac
         (EventType::Warning, "BackupFailed")
     };
     let note = final_status.message.clone().unwrap_or_default();
-    write(ctx, namespace, &backup, &final_status).await?;
+    if let Err(e) = write(ctx, namespace, &backup, &final_status).await {
+        ctx.running_backups.finish(&key);
+        return Err(e);
+    }
     ctx.event(&backup.object_ref(&()), type_, reason, "Backup", note).await;
     Ok(Action::await_change())
+}
+
+/// The INFO line of a completed backup, or the ERROR line of one lifeboat could not take
+/// (the reconcile span carries namespace, plan and backup).
+fn log_outcome(status: &BackupStatus) {
+    let member = status.source_member.as_deref().unwrap_or("");
+    if status.phase == Some(BackupPhase::Completed) {
+        tracing::info!(
+            member,
+            bytes = status.size_bytes.unwrap_or(0),
+            size = status.size.as_deref().unwrap_or(""),
+            duration_seconds = status.duration_seconds.unwrap_or(0.0),
+            databases = status.objects.len(),
+            position = status.consistent_position.as_deref().unwrap_or(""),
+            "backup completed"
+        );
+    } else {
+        tracing::error!(member, error = status.message.as_deref().unwrap_or(""), "backup failed");
+    }
 }
 
 async fn cleanup(backup: Arc<Backup>, ctx: &Context, namespace: &str) -> Result<Action, ReconcileBackupError> {

@@ -173,6 +173,12 @@ pub async fn run(ctx: &Context, namespace: &str, backup: &Backup) -> Result<Back
     status.engine_version = Some(probe.server_version.clone());
     status.message = None;
     super::write(ctx, namespace, backup, &status).await?;
+    tracing::info!(
+        member = %member.name,
+        role = ?probe.role,
+        databases = %policy.databases.join(","),
+        "backup started"
+    );
     // Fault injection for the restart test (see the README): die while "Running".
     if std::env::var("LIFEBOAT_TEST_CRASH_DURING_BACKUP").is_ok_and(|v| v == "1") {
         tracing::error!("LIFEBOAT_TEST_CRASH_DURING_BACKUP: exiting now");

@@ -1,7 +1,10 @@
 //! Restore controller: streams a backup into a target server (never over an existing
-//! database), then runs the checks; the status names the failing step or check.
+//! database), then runs the checks; the status names the failing step or check. A
+//! failed step drops exactly the databases this attempt created (so the Restore can be
+//! retried); a failed check keeps them for inspection.
 
 mod checks;
+mod objects;
 mod source;
 
 use std::sync::Arc;
@@ -18,8 +21,7 @@ use super::secrets::read_credentials;
 use super::status::{PatchStatusError, apply_status};
 use crate::api::restore::CheckResult;
 use crate::api::{EngineKind, Restore, RestorePhase, RestoreStatus};
-use crate::engine::{AnyEngine, Engine, EngineConfig, Member};
-use crate::pipeline::restore::{RestoreOptions, Verification, restore_object};
+use crate::engine::{AnyEngine, EngineConfig, Member};
 use crate::policy::objectives::human_seconds;
 
 /// Why a Restore reconcile failed (a failed restore is status, not an error).
@@ -52,30 +54,59 @@ async fn write(
     Ok(())
 }
 
-/// Runs a restore once; a Restore found Running after a restart is marked Failed.
+/// Why a restore failed: in a restore step (what it created is dropped again, so the
+/// same Restore can be retried) or in its checks (the data is kept for inspection).
+enum Failed {
+    Step(String),
+    Checks(String),
+}
+
+/// Runs a restore once; a Restore found Running that this process did not start (the
+/// operator restarted meanwhile) is marked Failed.
 pub async fn reconcile(restore: Arc<Restore>, ctx: Arc<Context>) -> Result<Action, ReconcileRestoreError> {
     let namespace = restore.namespace().ok_or(ReconcileRestoreError::NoNamespace)?;
+    let key = format!("{namespace}/{}", restore.name_any());
     let mut status = restore.status.clone().unwrap_or_default();
     match status.phase {
-        Some(RestorePhase::Completed | RestorePhase::Failed) => return Ok(Action::await_change()),
+        Some(RestorePhase::Completed | RestorePhase::Failed) => {
+            ctx.running_restores.finish(&key);
+            return Ok(Action::await_change());
+        }
+        // Started here: a cached copy older than this process's own writes.
+        _ if ctx.running_restores.started(&key) => return Ok(Action::await_change()),
         Some(RestorePhase::Running | RestorePhase::Verifying) => {
             status.phase = Some(RestorePhase::Failed);
             status.message = Some("the operator restarted during this restore; the target may hold a partial restore: drop it and create a new Restore".into());
+            tracing::error!(error = status.message.as_deref().unwrap_or(""), "restore failed");
             write(&ctx, &namespace, &restore, &status).await?;
             return Ok(Action::await_change());
         }
         _ => {}
     }
+    ctx.running_restores.start(&key);
     let started = Instant::now();
     status.start_time = Some(Utc::now());
-    let outcome = run(&ctx, &namespace, &restore, &mut status, started).await;
+    // host:port once the port is known (the engine's default when absent).
+    let mut target = restore.spec.target.host.clone();
+    let outcome = run(&ctx, &namespace, &restore, &mut status, started, &mut target).await;
     let seconds = started.elapsed().as_secs_f64();
     status.completion_time = Some(Utc::now());
     status.duration_seconds = Some(seconds);
     status.duration = Some(human_seconds(seconds));
+    let backup = status.backup.clone().unwrap_or_default();
     let (type_, reason, note) = match outcome {
         Ok(plan) => {
             status.phase = Some(RestorePhase::Completed);
+            let note = format!("restored and verified in {}", human_seconds(seconds));
+            tracing::info!(
+                plan = plan.as_deref().unwrap_or(""),
+                backup,
+                target,
+                bytes = status.bytes.unwrap_or(0),
+                duration_seconds = seconds,
+                checks = status.checks.len(),
+                "restore completed"
+            );
             if let Some(plan) = plan {
                 ctx.metrics
                     .restore_duration_seconds
@@ -85,43 +116,55 @@ pub async fn reconcile(restore: Arc<Restore>, ctx: Arc<Context>) -> Result<Actio
                     })
                     .observe(seconds);
             }
-            let note = format!("restored and verified in {}", human_seconds(seconds));
             status.message = Some(note.clone());
             (EventType::Normal, "RestoreCompleted", note)
         }
-        Err(message) => {
+        Err(Failed::Checks(message)) => {
+            // The restore itself worked: a person must look at the data.
+            tracing::warn!(backup, target, error = %message, "restore checks failed");
+            status.phase = Some(RestorePhase::Failed);
+            status.message = Some(message.clone());
+            (EventType::Warning, "RestoreCheckFailed", message)
+        }
+        Err(Failed::Step(message)) => {
+            tracing::error!(backup, target, error = %message, "restore failed");
             status.phase = Some(RestorePhase::Failed);
             status.message = Some(message.clone());
             (EventType::Warning, "RestoreFailed", message)
         }
     };
-    write(&ctx, &namespace, &restore, &status).await?;
+    if let Err(e) = write(&ctx, &namespace, &restore, &status).await {
+        ctx.running_restores.finish(&key);
+        return Err(e);
+    }
     ctx.event(&restore.object_ref(&()), type_, reason, "Restore", note)
         .await;
     Ok(Action::await_change())
 }
 
-/// The restore proper. Err carries the message naming what failed. Ok carries the plan.
+/// The restore proper. Ok carries the plan.
 async fn run(
     ctx: &Context,
     namespace: &str,
     restore: &Restore,
     status: &mut RestoreStatus,
     started: Instant,
-) -> Result<Option<String>, String> {
-    let resolved = source::resolve(ctx, namespace, restore).await?;
+    address: &mut String,
+) -> Result<Option<String>, Failed> {
+    let resolved = source::resolve(ctx, namespace, restore).await.map_err(Failed::Step)?;
     status.backup = Some(resolved.backup.clone());
     status.phase = Some(RestorePhase::Running);
     write(ctx, namespace, restore, status)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failed::Step(e.to_string()))?;
 
     let target = &restore.spec.target;
     let credentials = read_credentials(&ctx.client, namespace, &target.credentials_secret)
         .await
-        .map_err(|e| format!("target credentials: {e}"))?;
+        .map_err(|e| Failed::Step(format!("target credentials: {e}")))?;
     let port = target.port.unwrap_or_else(|| resolved.engine.default_port());
     let member = Member::new("target", target.host.clone(), port);
+    *address = format!("{}:{port}", target.host);
     let kind = match resolved.engine {
         EngineKind::Postgres => crate::engine::EngineKind::Postgres,
         EngineKind::Mysql => crate::engine::EngineKind::Mysql,
@@ -133,42 +176,26 @@ async fn run(
             ..EngineConfig::default()
         },
     );
-    let verification = match resolved.engine {
-        EngineKind::Postgres => Verification::Streaming,
-        EngineKind::Mysql => Verification::BeforeRestore {
-            spool_dir: std::env::temp_dir(),
-        },
-    };
-    let options = RestoreOptions {
-        identities: resolved.identities.clone(),
-        verification,
-    };
-    let mut bytes = 0u64;
-    for object in &resolved.manifest.objects {
-        let database = restore
-            .spec
-            .renames
-            .iter()
-            .find(|r| r.from == object.database)
-            .map_or(object.database.clone(), |r| r.to.clone());
-        match engine.create_database(&member, &database).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return Err(format!(
-                    "database {database} already exists on {}:{port}; lifeboat never restores over data: drop it, or rename with spec.renames",
-                    target.host
-                ));
-            }
-            Err(e) => return Err(format!("creating database {database} on the target: {e}")),
+    let databases: Vec<String> = resolved
+        .manifest
+        .objects
+        .iter()
+        .map(|o| target_name(restore, &o.database))
+        .collect();
+    tracing::info!(
+        backup = %resolved.backup,
+        target = %address,
+        databases = %databases.join(","),
+        "restore started"
+    );
+    let mut created = Vec::new();
+    let bytes = match objects::restore_all(&engine, &member, restore, &resolved, &mut created).await {
+        Ok(bytes) => bytes,
+        Err(message) => {
+            let undone = objects::drop_created(&engine, &member, &created).await;
+            return Err(Failed::Step(format!("{message}{undone}")));
         }
-        let command = engine.restore(&member, &database).map_err(|e| e.to_string())?;
-        let crate::engine::RestoreCommand { command, keep } = command;
-        let stats = restore_object(&resolved.store, object, command, &options)
-            .await
-            .map_err(|e| format!("restoring {database}: {e}"));
-        drop(keep);
-        bytes += stats?.stored_bytes;
-    }
+    };
     status.bytes = Some(bytes as i64);
     status.phase = Some(RestorePhase::Verifying);
     tracing::info!(
@@ -176,9 +203,16 @@ async fn run(
         bytes,
         "restored; running checks"
     );
+    let kept = |message: String| {
+        Failed::Checks(format!(
+            "{message}; the restored database(s) {} are kept on {}:{port} for inspection: drop them before restoring there again",
+            created.join(", "),
+            target.host
+        ))
+    };
     write(ctx, namespace, restore, status)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| kept(e.to_string()))?;
 
     let mut failed = Vec::new();
     status.checks.clear();
@@ -203,6 +237,16 @@ async fn run(
     if failed.is_empty() {
         Ok(resolved.plan)
     } else {
-        Err(failed.join("; "))
+        Err(kept(failed.join("; ")))
     }
+}
+
+/// The name `database` of the backup gets on the target (after `spec.renames`).
+fn target_name(restore: &Restore, database: &str) -> String {
+    restore
+        .spec
+        .renames
+        .iter()
+        .find(|r| r.from == database)
+        .map_or(database.to_string(), |r| r.to.clone())
 }
