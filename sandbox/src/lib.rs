@@ -22,6 +22,8 @@ pub mod table;
 
 /// HTTP routing and the verb handlers.
 mod api;
+/// Authentication (tokens, impersonation) and authorization (RBAC).
+pub mod auth;
 /// Kubernetes `Status` errors.
 pub mod error;
 /// Fault injection (library and admin HTTP API).
@@ -50,6 +52,8 @@ mod sandbox;
 pub mod selectors;
 /// The object store and watch history.
 pub mod store;
+/// The cluster CA and the TLS listener.
+pub mod tls;
 
 pub use faults::Faults;
 pub use sandbox::{Sandbox, SandboxOptions, StartError, start_default};

@@ -228,6 +228,10 @@ fn pass(store: &mut Store, ips: &IpAllocator) -> bool {
 
 /// Run passes until nothing changes.
 pub fn settle(store: &mut Store, ips: &IpAllocator) {
+    if store.aggregation_pending {
+        crate::auth::bootstrap::aggregate(store);
+        store.aggregation_pending = false;
+    }
     if !store.lifecycle_pending {
         return;
     }

@@ -48,9 +48,11 @@ fn time(b: &[u8], micro: bool) -> Result<Value, ProtoDecodeError> {
     } else {
         chrono::SecondsFormat::Secs
     };
-    Ok(chrono::DateTime::from_timestamp(secs, u32::try_from(nanos).unwrap_or(0))
-        .map(|t| json!(t.to_rfc3339_opts(format, true)))
-        .unwrap_or(Value::Null))
+    Ok(
+        chrono::DateTime::from_timestamp(secs, u32::try_from(nanos).unwrap_or(0))
+            .map(|t| json!(t.to_rfc3339_opts(format, true)))
+            .unwrap_or(Value::Null),
+    )
 }
 
 /// Nanoseconds as Go's `time.Duration.String()` for whole seconds and above ("1h2m3s").

@@ -37,9 +37,12 @@ fn message_name(api_version: &str, kind: &str) -> Option<String> {
         g => g.split('.').next().unwrap_or(g),
     };
     let messages = table::messages();
-    [format!("k8s.io.api.{package}.{version}.{kind}"), format!("{META}.{kind}")]
-        .into_iter()
-        .find(|m| messages.contains_key(m))
+    [
+        format!("k8s.io.api.{package}.{version}.{kind}"),
+        format!("{META}.{kind}"),
+    ]
+    .into_iter()
+    .find(|m| messages.contains_key(m))
 }
 
 /// Decode a `k8s\0`-prefixed protobuf body into the JSON object it stands for.

@@ -47,11 +47,15 @@ impl<'a> Reader<'a> {
             }
             1 => {
                 let b = self.take(8)?;
-                Field::Fixed64(u64::from_le_bytes(b.try_into().map_err(|_| ProtoDecodeError::Truncated)?))
+                Field::Fixed64(u64::from_le_bytes(
+                    b.try_into().map_err(|_| ProtoDecodeError::Truncated)?,
+                ))
             }
             5 => {
                 let b = self.take(4)?;
-                Field::Fixed32(u32::from_le_bytes(b.try_into().map_err(|_| ProtoDecodeError::Truncated)?))
+                Field::Fixed32(u32::from_le_bytes(
+                    b.try_into().map_err(|_| ProtoDecodeError::Truncated)?,
+                ))
             }
             w => return Err(ProtoDecodeError::WireType(w)),
         };
