@@ -23,6 +23,9 @@ pub struct SandboxOptions {
     pub dir: Option<PathBuf>,
     pub listen: SocketAddr,
     pub state_file: Option<PathBuf>,
+    /// Run a kubelet for these images and the Deployment, ReplicaSet and Job
+    /// controllers; None (the default): pods never run, as before.
+    pub kubelet: Option<crate::kubelet::KubeletOptions>,
 }
 
 impl Default for SandboxOptions {
@@ -31,6 +34,7 @@ impl Default for SandboxOptions {
             dir: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             state_file: None,
+            kubelet: None,
         }
     }
 }
@@ -70,6 +74,8 @@ pub struct Sandbox {
     state_file: Option<PathBuf>,
     client: kube::Client,
     running: Option<Running>,
+    /// The kubelet and workload controllers (they outlive API server restarts).
+    nodes: Option<(crate::kubelet::KubeletHandle, crate::controllers::ControllersHandle)>,
     _tempdir: Option<tempfile::TempDir>,
 }
 
@@ -150,7 +156,6 @@ impl Sandbox {
         let store = persist::load(opts.state_file.as_deref(), &ips)?;
         // Kept in the directory so that tokens stay valid across process restarts.
         let issuer = TokenIssuer::load_or_create(Some(&dir.join("sa-signing-key.der")))?;
-        let shared = Arc::new(Shared::new(store, ips, issuer));
         let listener = bind(opts.listen).await?;
         let addr = listener.local_addr().map_err(|source| StartError::Bind {
             addr: opts.listen,
@@ -162,6 +167,12 @@ impl Sandbox {
             source,
         })?;
         let pki = Arc::new(Pki::load_or_create(&dir, &[addr.ip()])?);
+        let mut shared = Shared::new(store, ips, issuer, pki.ca_pem.clone());
+        let kubelet_root = dir.join("kubelet");
+        if opts.kubelet.is_some() {
+            shared.log_root = Some(kubelet_root.join("logs"));
+        }
+        let shared = Arc::new(shared);
         let url = format!("http://{addr}");
         let client = make_client(&url)?;
         let kubeconfig = dir.join("kubeconfig");
@@ -173,6 +184,12 @@ impl Sandbox {
         let ready = dir.join("ready");
         std::fs::write(&ready, url.as_bytes()).map_err(|source| StartError::WriteFile { path: ready, source })?;
         tracing::info!(%url, dir = %dir.display(), "kube-sandbox serving");
+        let nodes = opts.kubelet.map(|k| {
+            (
+                crate::kubelet::start(client.clone(), k, https_addr, kubelet_root),
+                crate::controllers::start(client.clone()),
+            )
+        });
         Ok(Sandbox {
             shared,
             addr,
@@ -183,6 +200,7 @@ impl Sandbox {
             state_file: opts.state_file,
             client,
             running: Some(running),
+            nodes,
             _tempdir: tempdir,
         })
     }
@@ -239,6 +257,7 @@ impl Sandbox {
     }
 
     async fn stop(&mut self) {
+        drop(self.nodes.take());
         if let Some(net) = self.stop_api().await {
             net.shutdown().await;
         }
@@ -276,7 +295,8 @@ impl Sandbox {
         let network = self.stop_api().await;
         if let Some(path) = &self.state_file {
             self.save()?;
-            let store = persist::load(Some(path), &self.shared.ips)?;
+            let mut store = persist::load(Some(path), &self.shared.ips)?;
+            crate::admission::all_namespace_defaults(&mut store, &self.shared.ca_pem);
             *self.shared.store() = store;
         }
         lifecycle::settle(&mut self.shared.store(), &self.shared.ips);
@@ -310,6 +330,7 @@ impl Sandbox {
 /// networking) and saves the state file, without waiting for connections to drain.
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        drop(self.nodes.take());
         let Some(running) = self.running.take() else { return };
         drop(running.network);
         self.shared.drop_watches();

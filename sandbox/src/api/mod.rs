@@ -6,6 +6,7 @@ mod delete;
 mod discovery;
 mod openapi;
 mod patch;
+mod pods;
 mod read;
 mod reviews;
 mod table;
@@ -40,12 +41,19 @@ pub struct Shared {
     pub restart_requested: tokio::sync::Notify,
     /// Signs and checks ServiceAccount tokens.
     pub issuer: TokenIssuer,
+    /// The cluster CA (PEM), published in every namespace's `kube-root-ca.crt`.
+    pub ca_pem: String,
+    /// Where the kubelet keeps container logs (`pods/{name}/log`), when one runs.
+    pub log_root: Option<std::path::PathBuf>,
 }
 
 impl Shared {
-    pub fn new(store: Store, ips: IpAllocator, issuer: TokenIssuer) -> Self {
+    pub fn new(mut store: Store, ips: IpAllocator, issuer: TokenIssuer, ca_pem: String) -> Self {
+        crate::admission::all_namespace_defaults(&mut store, &ca_pem);
         Shared {
             issuer,
+            ca_pem,
+            log_root: None,
             store: Mutex::new(store),
             faults: Arc::new(FaultState::default()),
             ips,
@@ -245,7 +253,9 @@ async fn route(state: &AppState, req: &Req) -> ApiResult<Response> {
     }
     match (m.as_str(), target.sub.as_deref()) {
         ("POST", Some("token")) => return reviews::token_request(state, req, &target),
-        (_, Some("token")) => {
+        ("POST", Some("binding")) => return pods::bind(state, req, &target),
+        ("GET", Some("log")) => return pods::logs(state, req, &target),
+        (_, Some("token" | "binding" | "log")) => {
             return Err(ApiError::method_not_allowed(format!(
                 "the server does not allow this method on the requested resource ({m} {})",
                 req.path
@@ -314,6 +324,7 @@ fn parse_target(state: &AppState, segs: &[&str]) -> ApiResult<Target> {
         Some("status") if info.status_subresource => {}
         Some("finalize") if info.plural == "namespaces" => {}
         Some("token") if info.plural == "serviceaccounts" && info.group.is_empty() => {}
+        Some("binding" | "log") if info.plural == "pods" && info.group.is_empty() => {}
         Some(_) => return Err(not_found_path(&path)),
     }
     Ok(Target {
