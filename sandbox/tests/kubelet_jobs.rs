@@ -74,6 +74,9 @@ async fn jobs_complete_or_fail_with_the_right_conditions() {
     let conditions = jsonpath(&cli, &["job", "ok"], "{.status.conditions[*].type}");
     assert_eq!(conditions, "SuccessCriteriaMet Complete");
     assert!(cli.kubectl(&["logs", "job/ok"]).starts_with("done by ok-"));
+    // Following a finished container's log ends with its output.
+    let followed = cli.kubectl(&["logs", "-f", "job/ok", "--timestamps"]);
+    assert!(followed.contains("Z done by ok-"), "{followed}");
 
     // backoffLimit 1: a second pod after the back-off, then Failed.
     cli.kubectl(&["wait", "--for=condition=Failed", "job/bad", "--timeout=60s"]);

@@ -64,6 +64,7 @@ fn parse_line(line: &str) -> Option<(&str, bool, &str)> {
     Some((ts, tag == "F", parts.next().unwrap_or("")))
 }
 
+#[derive(Clone)]
 struct LogQuery {
     timestamps: bool,
     since: Option<chrono::DateTime<chrono::Utc>>,
@@ -226,7 +227,7 @@ fn follow_stream(
     let state = (Some(first), offset, false);
     futures::stream::unfold(state, move |(first, mut offset, done)| {
         let (file, ended) = (file.clone(), ended.clone());
-        let query = LogQuery { ..query_clone(&query) };
+        let query = query.clone();
         async move {
             if let Some(f) = first {
                 return Some((Ok(Bytes::from(f)), (None, offset, false)));
@@ -251,13 +252,4 @@ fn follow_stream(
             }
         }
     })
-}
-
-fn query_clone(q: &LogQuery) -> LogQuery {
-    LogQuery {
-        timestamps: q.timestamps,
-        since: q.since,
-        tail: q.tail,
-        limit: q.limit,
-    }
 }

@@ -133,6 +133,9 @@ pub fn spawn(s: &Spawn) -> std::io::Result<Child> {
             if let Some(dir) = &cwd {
                 check(libc::chdir(dir.as_ptr()))?;
             }
+            // A sandbox that dies (a test that panics) takes its containers along.
+            // Set last: changing credentials clears it.
+            check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL))?;
             Ok(())
         });
     }
