@@ -12,9 +12,15 @@ use std::sync::Mutex;
 const FIRST: u32 = u32::from_be_bytes([127, 0, 64, 0]);
 const SIZE: u32 = 1 << 14;
 
+/// Pod IPs (the kubelet's): 127.0.128.0/17, next to the Service range.
+const POD_FIRST: u32 = u32::from_be_bytes([127, 0, 128, 0]);
+const POD_SIZE: u32 = 1 << 15;
+
 pub struct IpAllocator {
     dir: PathBuf,
     held: Mutex<HashMap<Ipv4Addr, File>>,
+    first: u32,
+    size: u32,
 }
 
 impl Default for IpAllocator {
@@ -22,11 +28,22 @@ impl Default for IpAllocator {
         IpAllocator {
             dir: std::env::temp_dir().join("kube-sandbox-ips"),
             held: Mutex::new(HashMap::new()),
+            first: FIRST,
+            size: SIZE,
         }
     }
 }
 
 impl IpAllocator {
+    /// The pod IP allocator (same locks directory, another range).
+    pub fn pods() -> Self {
+        IpAllocator {
+            first: POD_FIRST,
+            size: POD_SIZE,
+            ..IpAllocator::default()
+        }
+    }
+
     fn held(&self) -> std::sync::MutexGuard<'_, HashMap<Ipv4Addr, File>> {
         self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -52,10 +69,10 @@ impl IpAllocator {
 
     /// A free address, locked until `release`.
     pub fn allocate(&self) -> Result<Ipv4Addr, String> {
-        let start = (uuid::Uuid::new_v4().as_u128() % SIZE as u128) as u32;
+        let start = (uuid::Uuid::new_v4().as_u128() % self.size as u128) as u32;
         let mut held = self.held();
-        for i in 0..SIZE {
-            let ip = Ipv4Addr::from(FIRST + (start + i) % SIZE);
+        for i in 0..self.size {
+            let ip = Ipv4Addr::from(self.first + (start + i) % self.size);
             let last = ip.octets()[3];
             if last == 0 || last == 255 || held.contains_key(&ip) {
                 continue;
@@ -65,7 +82,11 @@ impl IpAllocator {
                 return Ok(ip);
             }
         }
-        Err("range 127.0.64.0/18 is exhausted".into())
+        Err(format!(
+            "range {}/{} is exhausted",
+            Ipv4Addr::from(self.first),
+            32 - self.size.trailing_zeros()
+        ))
     }
 
     /// Take a specific address (a Service that asks for one, or state loaded from disk).

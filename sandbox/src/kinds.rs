@@ -15,6 +15,10 @@ fn is(info: &ResourceInfo, group: &str, plural: &str) -> bool {
     !info.is_custom && info.group == group && info.plural == plural
 }
 
+pub fn is_namespace(info: &ResourceInfo) -> bool {
+    is(info, "", "namespaces")
+}
+
 pub fn is_crd(info: &ResourceInfo) -> bool {
     is(info, "apiextensions.k8s.io", "customresourcedefinitions")
 }

@@ -20,8 +20,14 @@ pub mod schema;
 /// Pure rendering of `additionalPrinterColumns` as a `meta.k8s.io/v1` Table.
 pub mod table;
 
+/// Defaults and admission of pods and jobs; namespace defaults.
+mod admission;
 /// HTTP routing and the verb handlers.
 mod api;
+/// Authentication (tokens, impersonation) and authorization (RBAC).
+pub mod auth;
+/// Deployment, ReplicaSet and Job controllers.
+pub mod controllers;
 /// Kubernetes `Status` errors.
 pub mod error;
 /// Fault injection (library and admin HTTP API).
@@ -34,6 +40,8 @@ mod json_glue;
 mod kinds;
 /// The kubeconfig file.
 pub mod kubeconfig;
+/// A kubelet for pods whose images map to local executables.
+pub mod kubelet;
 /// Garbage collection, finalizers, namespace and CRD cleanup.
 mod lifecycle;
 /// Metadata helpers.
@@ -50,6 +58,8 @@ mod sandbox;
 pub mod selectors;
 /// The object store and watch history.
 pub mod store;
+/// The cluster CA and the TLS listener.
+pub mod tls;
 
 pub use faults::Faults;
 pub use sandbox::{Sandbox, SandboxOptions, StartError, start_default};

@@ -36,16 +36,62 @@ pub fn remove(store: &mut Store, ips: &IpAllocator, key: &Key) -> Option<Value> 
     Some(obj)
 }
 
-/// Whether a deleting object may go now.
+/// Whether a deleting object may go now (a pod on a node waits for its kubelet).
 fn done(key: &Key, obj: &Value) -> bool {
-    meta::finalizers(obj).is_empty()
+    let graceful_pod = is_pod(key) && obj["metadata"]["deletionGracePeriodSeconds"].as_i64().unwrap_or(0) > 0;
+    !graceful_pod
+        && meta::finalizers(obj).is_empty()
         && (!is_namespace(key) || obj["spec"]["finalizers"].as_array().is_none_or(|a| a.is_empty()))
+}
+
+fn is_pod(k: &Key) -> bool {
+    k.group.is_empty() && k.resource == "pods"
+}
+
+/// The grace period a pod deletion gets, as kube-apiserver's pod strategy decides:
+/// none for pods that never reached a node or are finished, else the request's or
+/// the pod's `terminationGracePeriodSeconds`; an earlier, shorter one stays.
+fn pod_grace(obj: &Value, requested: Option<i64>) -> i64 {
+    let bound = obj["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty());
+    let terminal = matches!(obj["status"]["phase"].as_str(), Some("Succeeded" | "Failed"));
+    if !bound || terminal {
+        return 0;
+    }
+    let grace = requested
+        .or(obj["spec"]["terminationGracePeriodSeconds"].as_i64())
+        .unwrap_or(30)
+        .max(0);
+    match obj["metadata"]["deletionGracePeriodSeconds"].as_i64() {
+        Some(current) if meta::is_deleting(obj) => grace.min(current),
+        _ => grace,
+    }
 }
 
 /// Start deleting (or remove at once when nothing holds the object).
 pub fn delete(store: &mut Store, ips: &IpAllocator, key: &Key, extra_finalizer: Option<&str>) -> Option<Value> {
+    delete_with_grace(store, ips, key, extra_finalizer, None)
+}
+
+/// `delete` with DeleteOptions.gracePeriodSeconds (pods on a node terminate gracefully).
+pub fn delete_with_grace(
+    store: &mut Store,
+    ips: &IpAllocator,
+    key: &Key,
+    extra_finalizer: Option<&str>,
+    grace: Option<i64>,
+) -> Option<Value> {
     let old = store.objects.get(key)?.clone();
     let mut obj = old.clone();
+    if is_pod(key) {
+        let g = pod_grace(&obj, grace);
+        if g > 0 {
+            let at = chrono::Utc::now() + chrono::Duration::seconds(g);
+            if !meta::is_deleting(&obj) || obj["metadata"]["deletionGracePeriodSeconds"].as_i64() != Some(g) {
+                obj["metadata"]["deletionTimestamp"] = json!(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            }
+        }
+        obj["metadata"]["deletionGracePeriodSeconds"] = json!(g);
+    }
     if let Some(f) = extra_finalizer {
         let mut fs = meta::finalizers(&obj);
         if !fs.iter().any(|x| x == f) {
@@ -228,6 +274,10 @@ fn pass(store: &mut Store, ips: &IpAllocator) -> bool {
 
 /// Run passes until nothing changes.
 pub fn settle(store: &mut Store, ips: &IpAllocator) {
+    if store.aggregation_pending {
+        crate::auth::bootstrap::aggregate(store);
+        store.aggregation_pending = false;
+    }
     if !store.lifecycle_pending {
         return;
     }

@@ -1,4 +1,4 @@
-//! `kube-sandbox --dir DIR [--listen 127.0.0.1:0] [--state FILE]`: serve until
+//! `kube-sandbox --dir DIR [--listen 127.0.0.1:0] [--state FILE] [--image-map FILE] [--image P=EXE]`: serve until
 //! SIGTERM/SIGINT, with DIR/kubeconfig written and DIR/ready created once serving.
 
 use std::net::SocketAddr;
@@ -21,6 +21,12 @@ struct Args {
     /// Save objects here on shutdown and load them at start.
     #[arg(long)]
     state: Option<PathBuf>,
+    /// Run a kubelet with the images of this YAML file (`images: [{image, command, args, path, env}]`).
+    #[arg(long)]
+    image_map: Option<PathBuf>,
+    /// Run a kubelet for this image too: `PATTERN=EXECUTABLE` (repeatable; `*` globs).
+    #[arg(long = "image")]
+    images: Vec<String>,
 }
 
 #[tokio::main]
@@ -30,10 +36,32 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    let mut images = vec![];
+    if let Some(path) = &args.image_map {
+        match kube_sandbox::kubelet::images::from_file(path) {
+            Ok(m) => images.extend(m),
+            Err(e) => {
+                eprintln!("kube-sandbox: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    for flag in &args.images {
+        match kube_sandbox::kubelet::images::from_flag(flag) {
+            Ok(m) => images.push(m),
+            Err(e) => {
+                eprintln!("kube-sandbox: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let kubelet = (args.image_map.is_some() || !args.images.is_empty())
+        .then_some(kube_sandbox::kubelet::KubeletOptions { images });
     let opts = SandboxOptions {
         dir: Some(args.dir),
         listen: args.listen,
         state_file: args.state,
+        kubelet,
     };
     let sandbox = match Sandbox::start(opts).await {
         Ok(s) => s,

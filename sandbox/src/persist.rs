@@ -80,5 +80,8 @@ pub fn load(path: Option<&Path>, ips: &IpAllocator) -> Result<Store, StateFileEr
         }
         objects.insert(key, obj);
     }
-    Ok(Store::new(objects, rv))
+    let mut store = Store::new(objects, rv);
+    // Like kube-apiserver at every start: default RBAC policy that is missing comes back.
+    crate::auth::bootstrap::ensure(&mut store);
+    Ok(store)
 }

@@ -24,6 +24,27 @@ pub struct ResourceInfo {
     pub is_custom: bool,
     /// Objects are writable with PUT even when they do not exist yet.
     pub create_on_update: bool,
+    /// Verbs served; review kinds (never stored) serve only `create`.
+    pub verbs: Vec<String>,
+}
+
+/// The verbs of a stored resource.
+pub const STORED_VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+impl ResourceInfo {
+    /// A review kind: POST answers with a computed status, nothing is stored.
+    pub fn is_review(&self) -> bool {
+        self.verbs.len() == 1 && self.verbs[0] == "create"
+    }
 }
 
 impl ResourceInfo {
@@ -228,6 +249,60 @@ const BUILTINS: &[Builtin] = &[
         true,
     ),
     b(
+        "authorization.k8s.io/v1",
+        "selfsubjectaccessreviews",
+        "SelfSubjectAccessReview",
+        false,
+        &[],
+        false,
+        false,
+    ),
+    b(
+        "authorization.k8s.io/v1",
+        "selfsubjectrulesreviews",
+        "SelfSubjectRulesReview",
+        false,
+        &[],
+        false,
+        false,
+    ),
+    b(
+        "authorization.k8s.io/v1",
+        "subjectaccessreviews",
+        "SubjectAccessReview",
+        false,
+        &[],
+        false,
+        false,
+    ),
+    b(
+        "authorization.k8s.io/v1",
+        "localsubjectaccessreviews",
+        "LocalSubjectAccessReview",
+        true,
+        &[],
+        false,
+        false,
+    ),
+    b(
+        "authentication.k8s.io/v1",
+        "selfsubjectreviews",
+        "SelfSubjectReview",
+        false,
+        &[],
+        false,
+        false,
+    ),
+    b(
+        "authentication.k8s.io/v1",
+        "tokenreviews",
+        "TokenReview",
+        false,
+        &[],
+        false,
+        false,
+    ),
+    b(
         "admissionregistration.k8s.io/v1",
         "validatingwebhookconfigurations",
         "ValidatingWebhookConfiguration",
@@ -285,6 +360,13 @@ pub fn builtins() -> Vec<ResourceInfo> {
             printer_columns: vec![],
             is_custom: false,
             create_on_update: matches!(r.plural, "endpoints" | "leases" | "events"),
+            verbs: if r.api_version.starts_with("authorization.k8s.io/")
+                || r.api_version.starts_with("authentication.k8s.io/")
+            {
+                vec!["create".into()]
+            } else {
+                STORED_VERBS.iter().map(|v| v.to_string()).collect()
+            },
         })
         .collect()
 }
@@ -335,6 +417,7 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceInfo> {
                 printer_columns: v["additionalPrinterColumns"].as_array().cloned().unwrap_or_default(),
                 is_custom: true,
                 create_on_update: false,
+                verbs: STORED_VERBS.iter().map(|v| v.to_string()).collect(),
             })
         })
         .collect()

@@ -11,9 +11,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, Shared};
+use crate::auth::tokens::TokenIssuer;
 use crate::faults::Faults;
 use crate::ipalloc::IpAllocator;
 use crate::persist::{self, StateFileError};
+use crate::tls::Pki;
 use crate::{kubeconfig, lifecycle};
 
 pub struct SandboxOptions {
@@ -21,6 +23,9 @@ pub struct SandboxOptions {
     pub dir: Option<PathBuf>,
     pub listen: SocketAddr,
     pub state_file: Option<PathBuf>,
+    /// Run a kubelet for these images and the Deployment, ReplicaSet and Job
+    /// controllers; None (the default): pods never run, as before.
+    pub kubelet: Option<crate::kubelet::KubeletOptions>,
 }
 
 impl Default for SandboxOptions {
@@ -29,6 +34,7 @@ impl Default for SandboxOptions {
             dir: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             state_file: None,
+            kubelet: None,
         }
     }
 }
@@ -43,6 +49,10 @@ pub enum StartError {
     WriteFile { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     State(#[from] StateFileError),
+    #[error(transparent)]
+    Key(#[from] crate::auth::tokens::KeyError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error("building a kube client for {url}: {reason}")]
     Client { url: String, reason: String },
 }
@@ -50,17 +60,22 @@ pub enum StartError {
 struct Running {
     stop: CancellationToken,
     task: JoinHandle<()>,
+    tls_task: JoinHandle<()>,
     network: Option<crate::network::NetworkHandle>,
 }
 
 pub struct Sandbox {
     shared: Arc<Shared>,
     addr: SocketAddr,
+    https_addr: SocketAddr,
+    pki: Arc<Pki>,
     dir: PathBuf,
     kubeconfig: PathBuf,
     state_file: Option<PathBuf>,
     client: kube::Client,
     running: Option<Running>,
+    /// The kubelet and workload controllers (they outlive API server restarts).
+    nodes: Option<(crate::kubelet::KubeletHandle, crate::controllers::ControllersHandle)>,
     _tempdir: Option<tempfile::TempDir>,
 }
 
@@ -83,12 +98,20 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
 /// Serves the API; service networking is started unless a running one is handed over.
 async fn serve(
     shared: Arc<Shared>,
-    listener: TcpListener,
+    (listener, tls_listener): (TcpListener, TcpListener),
+    pki: &Pki,
     client: kube::Client,
     network: Option<crate::network::NetworkHandle>,
 ) -> Running {
     let stop = CancellationToken::new();
-    let router = api::router(shared);
+    let tls_router = api::router(shared.clone(), crate::auth::Listener::Secure);
+    let tls_task = tokio::spawn(crate::tls::serve(
+        tls_listener,
+        pki.acceptor.clone(),
+        tls_router,
+        stop.clone(),
+    ));
+    let router = api::router(shared, crate::auth::Listener::Insecure);
     let token = stop.clone();
     let task = tokio::spawn(async move {
         let result = axum::serve(listener, router)
@@ -102,7 +125,12 @@ async fn serve(
         Some(running) => Some(running),
         None => Some(crate::network::start(client).await),
     };
-    Running { stop, task, network }
+    Running {
+        stop,
+        task,
+        tls_task,
+        network,
+    }
 }
 
 impl Sandbox {
@@ -126,12 +154,25 @@ impl Sandbox {
         })?;
         let ips = IpAllocator::default();
         let store = persist::load(opts.state_file.as_deref(), &ips)?;
-        let shared = Arc::new(Shared::new(store, ips));
+        // Kept in the directory so that tokens stay valid across process restarts.
+        let issuer = TokenIssuer::load_or_create(Some(&dir.join("sa-signing-key.der")))?;
         let listener = bind(opts.listen).await?;
         let addr = listener.local_addr().map_err(|source| StartError::Bind {
             addr: opts.listen,
             source,
         })?;
+        let tls_listener = bind(SocketAddr::new(addr.ip(), 0)).await?;
+        let https_addr = tls_listener.local_addr().map_err(|source| StartError::Bind {
+            addr: opts.listen,
+            source,
+        })?;
+        let pki = Arc::new(Pki::load_or_create(&dir, &[addr.ip()])?);
+        let mut shared = Shared::new(store, ips, issuer, pki.ca_pem.clone());
+        let kubelet_root = dir.join("kubelet");
+        if opts.kubelet.is_some() {
+            shared.log_root = Some(kubelet_root.join("logs"));
+        }
+        let shared = Arc::new(shared);
         let url = format!("http://{addr}");
         let client = make_client(&url)?;
         let kubeconfig = dir.join("kubeconfig");
@@ -139,18 +180,27 @@ impl Sandbox {
             path: kubeconfig.clone(),
             source,
         })?;
-        let running = serve(shared.clone(), listener, client.clone(), None).await;
+        let running = serve(shared.clone(), (listener, tls_listener), &pki, client.clone(), None).await;
         let ready = dir.join("ready");
         std::fs::write(&ready, url.as_bytes()).map_err(|source| StartError::WriteFile { path: ready, source })?;
         tracing::info!(%url, dir = %dir.display(), "kube-sandbox serving");
+        let nodes = opts.kubelet.map(|k| {
+            (
+                crate::kubelet::start(client.clone(), k, https_addr, kubelet_root),
+                crate::controllers::start(client.clone()),
+            )
+        });
         Ok(Sandbox {
             shared,
             addr,
+            https_addr,
+            pki,
             dir,
             kubeconfig,
             state_file: opts.state_file,
             client,
             running: Some(running),
+            nodes,
             _tempdir: tempdir,
         })
     }
@@ -176,6 +226,21 @@ impl Sandbox {
         self.addr
     }
 
+    /// The TLS endpoint (what in-pod clients reach through `KUBERNETES_SERVICE_HOST/PORT`):
+    /// requests without credentials there are `system:anonymous`.
+    pub fn https_url(&self) -> String {
+        format!("https://{}", self.https_addr)
+    }
+
+    pub fn https_addr(&self) -> SocketAddr {
+        self.https_addr
+    }
+
+    /// The cluster CA certificate (PEM file) that signs the TLS endpoint's certificate.
+    pub fn ca_path(&self) -> &Path {
+        &self.pki.ca_path
+    }
+
     pub async fn client(&self) -> kube::Client {
         self.client.clone()
     }
@@ -192,6 +257,7 @@ impl Sandbox {
     }
 
     async fn stop(&mut self) {
+        drop(self.nodes.take());
         if let Some(net) = self.stop_api().await {
             net.shutdown().await;
         }
@@ -203,6 +269,7 @@ impl Sandbox {
         let running = self.running.take()?;
         self.shared.drop_watches();
         running.stop.cancel();
+        running.tls_task.abort();
         let abort = running.task.abort_handle();
         if tokio::time::timeout(Duration::from_secs(5), running.task)
             .await
@@ -228,12 +295,24 @@ impl Sandbox {
         let network = self.stop_api().await;
         if let Some(path) = &self.state_file {
             self.save()?;
-            let store = persist::load(Some(path), &self.shared.ips)?;
+            let mut store = persist::load(Some(path), &self.shared.ips)?;
+            crate::admission::all_namespace_defaults(&mut store, &self.shared.ca_pem);
             *self.shared.store() = store;
         }
         lifecycle::settle(&mut self.shared.store(), &self.shared.ips);
         let listener = bind(self.addr).await?;
-        self.running = Some(serve(self.shared.clone(), listener, self.client.clone(), network).await);
+        let tls_listener = bind(self.https_addr).await?;
+        let pki = self.pki.clone();
+        self.running = Some(
+            serve(
+                self.shared.clone(),
+                (listener, tls_listener),
+                &pki,
+                self.client.clone(),
+                network,
+            )
+            .await,
+        );
         Ok(())
     }
 
@@ -251,11 +330,13 @@ impl Sandbox {
 /// networking) and saves the state file, without waiting for connections to drain.
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        drop(self.nodes.take());
         let Some(running) = self.running.take() else { return };
         drop(running.network);
         self.shared.drop_watches();
         running.stop.cancel();
         running.task.abort();
+        running.tls_task.abort();
         if let Err(e) = self.save() {
             tracing::error!(error = %e, "saving sandbox state");
         }

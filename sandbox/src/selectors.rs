@@ -58,6 +58,29 @@ fn parse_set(key: &str, rest: &str, selector: &str) -> Result<Vec<String>, ApiEr
 }
 
 impl LabelSelector {
+    /// A `metav1.LabelSelector` object (`matchLabels`, `matchExpressions`); `{}` matches all.
+    pub fn from_json(sel: &Value) -> Result<Self, String> {
+        let mut reqs = vec![];
+        for (k, v) in sel["matchLabels"].as_object().into_iter().flatten() {
+            reqs.push(Requirement::Equals(k.clone(), v.as_str().unwrap_or("").to_string()));
+        }
+        for e in sel["matchExpressions"].as_array().into_iter().flatten() {
+            let key = e["key"].as_str().unwrap_or("").to_string();
+            let values: Vec<String> = e["values"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                .unwrap_or_default();
+            reqs.push(match e["operator"].as_str().unwrap_or("") {
+                "In" => Requirement::In(key, values),
+                "NotIn" => Requirement::NotIn(key, values),
+                "Exists" => Requirement::Exists(key),
+                "DoesNotExist" => Requirement::NotExists(key),
+                other => return Err(format!("{other:?} is not a valid label selector operator")),
+            });
+        }
+        Ok(LabelSelector(reqs))
+    }
+
     pub fn parse(selector: &str) -> Result<Self, ApiError> {
         let mut reqs = vec![];
         for part in split_top(selector) {

@@ -75,6 +75,8 @@ pub struct Store {
     /// A write since the last lifecycle pass may matter to it (a deletion, an
     /// object with owners, a removal): lets ordinary writes skip the full scan.
     pub lifecycle_pending: bool,
+    /// A ClusterRole changed since the last aggregation pass.
+    pub aggregation_pending: bool,
 }
 
 impl Store {
@@ -88,6 +90,7 @@ impl Store {
             tx,
             resources: vec![],
             lifecycle_pending: true,
+            aggregation_pending: true,
         };
         s.refresh_resources();
         s
@@ -115,6 +118,7 @@ impl Store {
             };
             s.put(key, obj, EventType::Added, None);
         }
+        crate::auth::bootstrap::ensure(&mut s);
         s.history.clear();
         s.history_start = s.rv;
         s
@@ -148,6 +152,7 @@ impl Store {
         if key.resource == "customresourcedefinitions" && key.group == "apiextensions.k8s.io" {
             self.refresh_resources();
         }
+        self.aggregation_pending |= key.resource == "clusterroles";
         self.record(Event {
             rv,
             key,
@@ -162,6 +167,7 @@ impl Store {
     pub fn remove(&mut self, key: &Key) -> Option<Value> {
         let mut obj = self.objects.remove(key)?;
         self.lifecycle_pending = true;
+        self.aggregation_pending |= key.resource == "clusterroles";
         let rv = self.next_rv();
         obj["metadata"]["resourceVersion"] = json!(rv.to_string());
         if key.resource == "customresourcedefinitions" && key.group == "apiextensions.k8s.io" {

@@ -91,7 +91,8 @@ async fn list_filters_by_label_and_field_selectors_and_pages() {
                 .await
                 .expect("list")
         ),
-        Vec::<String>::new()
+        // Only what every namespace has (the cluster CA), none of the test's.
+        ["kube-root-ca.crt"]
     );
 
     let mut seen = vec![];
@@ -107,7 +108,8 @@ async fn list_filters_by_label_and_field_selectors_and_pages() {
             None => break,
         }
     }
-    assert_eq!(seen, ["a", "b", "c", "d", "e"]);
+    // Pages cover every ConfigMap, including the namespace's kube-root-ca.crt.
+    assert_eq!(seen, ["a", "b", "c", "d", "e", "kube-root-ca.crt"]);
     sandbox.shutdown().await;
 }
 

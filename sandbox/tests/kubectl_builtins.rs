@@ -108,10 +108,13 @@ async fn kubectl_creates_explains_applies_and_watches_built_ins() {
         rx.recv_timeout(Duration::from_secs(30))
             .expect("kubectl -w prints a line in time")
     };
-    let mut listed: Vec<String> = (0..2).map(|_| next_line()).collect();
+    // The namespace's own kube-root-ca.crt (as on any cluster), then the test's two.
+    let mut listed: Vec<String> = (0..3).map(|_| next_line()).collect();
     listed.sort();
     assert!(
-        listed[0].starts_with("plain ") && listed[1].starts_with("settings "),
+        listed[0].starts_with("kube-root-ca.crt ")
+            && listed[1].starts_with("plain ")
+            && listed[2].starts_with("settings "),
         "{listed:?}"
     );
     cli.kubectl(&["label", "configmap", "settings", "-n", "shop", "touched=yes"]);

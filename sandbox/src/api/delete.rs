@@ -12,6 +12,7 @@ use crate::store::Key;
 
 struct DeleteOptions {
     policy: Option<String>,
+    grace: Option<i64>,
     uid: Option<String>,
     resource_version: Option<String>,
     dry_run: bool,
@@ -47,8 +48,12 @@ fn options(req: &Req) -> ApiResult<DeleteOptions> {
         ));
     }
     let dry = body["dryRun"].as_array().is_some_and(|a| a.iter().any(|d| d == "All")) || req.dry_run();
+    let grace = body["gracePeriodSeconds"]
+        .as_i64()
+        .or_else(|| req.q("gracePeriodSeconds").and_then(|g| g.parse().ok()));
     Ok(DeleteOptions {
         policy,
+        grace,
         uid: body["preconditions"]["uid"].as_str().map(String::from),
         resource_version: body["preconditions"]["resourceVersion"].as_str().map(String::from),
         dry_run: dry,
@@ -105,7 +110,7 @@ fn delete_one(state: &AppState, t: &Target, key: &Key, opts: &DeleteOptions) -> 
         Some("Orphan") => Some(ORPHAN),
         _ => None,
     };
-    let result = lifecycle::delete(&mut store, &state.ips, key, extra);
+    let result = lifecycle::delete_with_grace(&mut store, &state.ips, key, extra, opts.grace);
     lifecycle::settle(&mut store, &state.ips);
     match store.objects.get(key) {
         Some(still) => Ok((still.clone(), false)),

@@ -11,16 +11,48 @@ use super::{AppState, Req, json_response};
 use crate::error::ApiResult;
 use crate::resources::ResourceInfo;
 
-const VERBS: &[&str] = &[
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
+/// A subresource besides `status`.
+struct Sub {
+    resource: &'static str,
+    name: &'static str,
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    verbs: &'static [&'static str],
+}
+
+const SUBRESOURCES: &[Sub] = &[
+    Sub {
+        resource: "pods",
+        name: "log",
+        group: "",
+        version: "v1",
+        kind: "Pod",
+        verbs: &["get"],
+    },
+    Sub {
+        resource: "pods",
+        name: "binding",
+        group: "",
+        version: "v1",
+        kind: "Binding",
+        verbs: &["create"],
+    },
+    Sub {
+        resource: "serviceaccounts",
+        name: "token",
+        group: "authentication.k8s.io",
+        version: "v1",
+        kind: "TokenRequest",
+        verbs: &["create"],
+    },
 ];
+
+fn extra_subresources(r: &ResourceInfo) -> impl Iterator<Item = &'static Sub> {
+    let core = r.group.is_empty() && !r.is_custom;
+    let plural = r.plural.clone();
+    SUBRESOURCES.iter().filter(move |s| core && s.resource == plural)
+}
 const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
 fn version_doc() -> Value {
@@ -69,8 +101,16 @@ fn legacy_resources(gv: &str, rs: &[ResourceInfo]) -> Value {
     for r in rs {
         list.push(json!({
             "name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind,
-            "verbs": VERBS, "shortNames": r.short_names, "categories": r.categories,
+            "verbs": r.verbs, "shortNames": r.short_names, "categories": r.categories,
         }));
+        for s in extra_subresources(r) {
+            let mut e = json!({"name": format!("{}/{}", s.resource, s.name), "singularName": "", "namespaced": r.namespaced, "kind": s.kind, "verbs": s.verbs});
+            if !s.group.is_empty() {
+                e["group"] = json!(s.group);
+                e["version"] = json!(s.version);
+            }
+            list.push(e);
+        }
         if r.status_subresource {
             list.push(json!({"name": format!("{}/status", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": r.kind, "verbs": ["get", "patch", "update"]}));
         }
@@ -92,10 +132,13 @@ fn aggregated_item(group: &str, versions: &[(String, Vec<ResourceInfo>)]) -> Val
                             json!({"subresource": "status", "responseKind": kind, "verbs": ["get", "patch", "update"]}),
                         );
                     }
+                    for s in extra_subresources(r) {
+                        subs.push(json!({"subresource": s.name, "responseKind": {"group": s.group, "version": s.version, "kind": s.kind}, "verbs": s.verbs}));
+                    }
                     json!({
                         "resource": r.plural, "responseKind": kind,
                         "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
-                        "singularResource": r.singular, "verbs": VERBS, "shortNames": r.short_names,
+                        "singularResource": r.singular, "verbs": r.verbs, "shortNames": r.short_names,
                         "categories": r.categories, "subresources": subs,
                     })
                 })

@@ -6,7 +6,9 @@ mod delete;
 mod discovery;
 mod openapi;
 mod patch;
+mod pods;
 mod read;
+mod reviews;
 mod table;
 mod watch;
 mod write;
@@ -21,6 +23,7 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::{self, Listener, UserInfo, tokens::TokenIssuer};
 use crate::error::{ApiError, ApiResult};
 use crate::faults::FaultState;
 use crate::ipalloc::IpAllocator;
@@ -36,11 +39,21 @@ pub struct Shared {
     pub watch_cancel: Mutex<CancellationToken>,
     /// Set by `POST /sandbox/restart`; whoever owns the `Sandbox` acts on it.
     pub restart_requested: tokio::sync::Notify,
+    /// Signs and checks ServiceAccount tokens.
+    pub issuer: TokenIssuer,
+    /// The cluster CA (PEM), published in every namespace's `kube-root-ca.crt`.
+    pub ca_pem: String,
+    /// Where the kubelet keeps container logs (`pods/{name}/log`), when one runs.
+    pub log_root: Option<std::path::PathBuf>,
 }
 
 impl Shared {
-    pub fn new(store: Store, ips: IpAllocator) -> Self {
+    pub fn new(mut store: Store, ips: IpAllocator, issuer: TokenIssuer, ca_pem: String) -> Self {
+        crate::admission::all_namespace_defaults(&mut store, &ca_pem);
         Shared {
+            issuer,
+            ca_pem,
+            log_root: None,
             store: Mutex::new(store),
             faults: Arc::new(FaultState::default()),
             ips,
@@ -77,6 +90,8 @@ pub struct Req {
     pub query: HashMap<String, String>,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// Who is asking (after impersonation).
+    pub user: UserInfo,
 }
 
 impl Req {
@@ -146,15 +161,17 @@ pub struct Target {
     pub watch_path: bool,
 }
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, listener: Listener) -> Router {
     Router::new()
         .fallback(dispatch)
         .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(axum::Extension(listener))
         .with_state(state)
 }
 
 async fn dispatch(
     State(state): State<AppState>,
+    axum::Extension(listener): axum::Extension<Listener>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -175,14 +192,19 @@ async fn dispatch(
         .query()
         .map(|q| form_urlencoded_pairs(q).into_iter().collect())
         .unwrap_or_default();
-    let req = Req {
+    let mut req = Req {
         method,
         path: uri.path().trim_end_matches('/').to_string(),
         query,
         headers,
         body,
+        user: UserInfo::default(),
     };
     tracing::debug!(method = %req.method, path = %req.path, "request");
+    match authorize(&state, &req, listener) {
+        Ok(user) => req.user = user,
+        Err(e) => return e.into_response(),
+    }
     if let Some(resp) = crate::faults::admin(&state, &req).await {
         return resp;
     }
@@ -193,6 +215,20 @@ async fn dispatch(
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
+}
+
+/// Authenticate, impersonate and authorize; returns the user the request runs as.
+fn authorize(state: &AppState, req: &Req, listener: Listener) -> ApiResult<UserInfo> {
+    let store = state.store();
+    let user = auth::authenticate(&store, &state.issuer, &req.headers, listener)?;
+    let user = auth::impersonate(&store, &req.headers, user)?;
+    let path = if req.path.is_empty() { "/" } else { req.path.as_str() };
+    let attrs = auth::attributes::of_request(user, req.method.as_str(), path, &req.query);
+    let decision = auth::allowed(&store, &attrs);
+    if !decision.allowed {
+        return Err(auth::forbidden(&attrs, &decision.reason));
+    }
+    Ok(attrs.user)
 }
 
 fn form_urlencoded_pairs(q: &str) -> Vec<(String, String)> {
@@ -206,6 +242,27 @@ async fn route(state: &AppState, req: &Req) -> ApiResult<Response> {
     }
     let target = parse_target(state, &segs)?;
     let m = &req.method;
+    if target.info.is_review() {
+        return match (m.as_str(), target.name.is_some()) {
+            ("POST", false) => reviews::create(state, req, &target),
+            _ => Err(ApiError::method_not_allowed(format!(
+                "the server does not allow this method on the requested resource ({m} {})",
+                req.path
+            ))),
+        };
+    }
+    match (m.as_str(), target.sub.as_deref()) {
+        ("POST", Some("token")) => return reviews::token_request(state, req, &target),
+        ("POST", Some("binding")) => return pods::bind(state, req, &target),
+        ("GET", Some("log")) => return pods::logs(state, req, &target),
+        (_, Some("token" | "binding" | "log")) => {
+            return Err(ApiError::method_not_allowed(format!(
+                "the server does not allow this method on the requested resource ({m} {})",
+                req.path
+            )));
+        }
+        _ => {}
+    }
     match (m.as_str(), target.name.is_some()) {
         ("GET", false) if target.watch_path || req.query.get("watch").is_some_and(|w| w == "true" || w == "1") => {
             watch::watch(state, req, &target)
@@ -266,6 +323,8 @@ fn parse_target(state: &AppState, segs: &[&str]) -> ApiResult<Target> {
         None => {}
         Some("status") if info.status_subresource => {}
         Some("finalize") if info.plural == "namespaces" => {}
+        Some("token") if info.plural == "serviceaccounts" && info.group.is_empty() => {}
+        Some("binding" | "log") if info.plural == "pods" && info.group.is_empty() => {}
         Some(_) => return Err(not_found_path(&path)),
     }
     Ok(Target {

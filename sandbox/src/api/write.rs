@@ -150,6 +150,9 @@ pub fn do_create(
         m.remove("generation");
     }
     kinds::reset_status_on_create(info, &mut obj);
+    if !info.is_custom {
+        crate::admission::on_create(store, &info.group, &info.plural, &mut obj)?;
+    }
     admit_custom(info, &mut obj)?;
     if ctx.dry_run {
         return Ok(obj);
@@ -159,6 +162,9 @@ pub fn do_create(
         json_glue::record_update(info, None, &mut obj, &ctx.manager, None, &now);
     }
     let stored = store.put(key, obj, EventType::Added, None);
+    if kinds::is_namespace(info) {
+        crate::admission::namespace_defaults(store, meta::name(&stored), &state.ca_pem);
+    }
     lifecycle::settle(store, &state.ips);
     Ok(stored)
 }

@@ -150,3 +150,17 @@ pub fn api_status(e: kube::Error) -> kube::core::Status {
         other => panic!("expected an API error, got {other:?}"),
     }
 }
+
+/// A sandbox with a kubelet for the test images.
+pub mod kubelet;
+
+/// Poll `kubectl args` until its stdout satisfies `check`; returns that stdout.
+pub async fn wait_kubectl(cli: &Cli, what: &str, args: &[&str], check: impl Fn(&str) -> bool) -> String {
+    wait_until(what, Duration::from_secs(60), || {
+        let out = cli.run("kubectl", args);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let ok = out.status.success() && check(&stdout);
+        async move { ok.then_some(stdout) }
+    })
+    .await
+}
