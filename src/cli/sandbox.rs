@@ -26,6 +26,7 @@ pub async fn run(args: SandboxArgs) -> Result<(), CliError> {
         dir: Some(args.dir),
         listen: args.listen,
         state_file: args.state,
+        ..SandboxOptions::default()
     };
     let sandbox = Sandbox::start(options)
         .await
