@@ -152,6 +152,7 @@ pub async fn reconcile(fo: Arc<Failover>, ctx: Arc<Context>) -> Result<Action, R
         };
         match outcome {
             steps::Outcome::Next(phase, reason, note) => {
+                tracing::info!(plan = %fo.spec.plan, failover = %name, ?phase, step = reason, "{note}");
                 ctx.event(&fo.object_ref(&()), EventType::Normal, reason, "Failover", note)
                     .await;
                 status.phase = Some(phase);
@@ -196,6 +197,25 @@ async fn conclude(
 ) -> Result<Action, ReconcileFailoverError> {
     record::end(status, phase, message.clone());
     record::save(&ctx.client, namespace, &fo.name_any(), status, "end").await?;
+    match phase {
+        FailoverPhase::Completed => tracing::info!(
+            plan = %fo.spec.plan,
+            failover = %fo.name_any(),
+            old = ?status.old_primary,
+            new = ?status.new_primary,
+            epoch = ?status.epoch,
+            rto_seconds = ?status.rto_seconds,
+            loss_bound_seconds = ?status.estimated_data_loss_seconds,
+            "failover completed: {message}"
+        ),
+        _ => tracing::warn!(
+            plan = %fo.spec.plan,
+            failover = %fo.name_any(),
+            ?phase,
+            loss_bound_seconds = ?status.estimated_data_loss_seconds,
+            "failover {phase:?}: {message}"
+        ),
+    }
     let (type_, reason, result) = match phase {
         FailoverPhase::Completed => (EventType::Normal, "FailoverCompleted", "completed"),
         FailoverPhase::Refused => (EventType::Warning, "FailoverRefused", "refused"),

@@ -266,7 +266,28 @@ async fn observe_round(
         observation.primary_probed_at,
     );
     drop(rt);
+    log_unreachable(namespace, &plan.name_any(), &observation);
     Ok(observation)
+}
+
+/// One WARN per member that stops answering (rate-limited while it stays down), one INFO
+/// when it answers again.
+fn log_unreachable(namespace: &str, plan: &str, observation: &observe::Observation) {
+    for (member, (_, probe)) in &observation.probes {
+        let key = format!("{namespace}/{plan}/{member}");
+        match probe {
+            Err(error) => {
+                if let Some(suppressed) = crate::logging::repeats().admit(&key, "member not answering") {
+                    tracing::warn!(plan, member = %member, %error, suppressed, "member not answering");
+                }
+            }
+            Ok(_) => {
+                if let Some(suppressed) = crate::logging::repeats().clear(&key, "member not answering") {
+                    tracing::info!(plan, member = %member, suppressed, "member answers again");
+                }
+            }
+        }
+    }
 }
 
 /// Decisions of one round.
