@@ -408,20 +408,24 @@ struct Verdict {
     unavailability: Option<Duration>,
 }
 
-fn judge(ledger: &Ledger, present: &HashSet<i64>, fault_at: Duration) -> Verdict {
+/// `fault_at`: when the fault was injected; `switched_at`: when the test saw the failover
+/// complete (both on the ledger's clock). A killed PostgreSQL postmaster's backends may
+/// still acknowledge a commit for some milliseconds, so the old primary's last
+/// acknowledgement is the later of the fault and the newest lost order.
+fn judge(ledger: &Ledger, present: &HashSet<i64>, fault_at: Duration, switched_at: Option<Duration>) -> Verdict {
     let lost = ledger.missing(present);
     let oldest = lost.iter().filter_map(|id| ledger.acknowledged_at(*id)).min();
     let newest = lost.iter().filter_map(|id| ledger.acknowledged_at(*id)).max();
-    if let Some(newest) = newest {
+    if let (Some(newest), Some(switched)) = (newest, switched_at) {
         assert!(
-            newest <= fault_at,
-            "an order acknowledged {:?} after the fault is lost: the new primary's writes were undone",
-            newest - fault_at
+            newest <= switched,
+            "an order acknowledged {:?} after the failover completed is lost: the new primary's writes were undone",
+            newest - switched
         );
     }
     Verdict {
         acknowledged: ledger.acknowledged.len(),
-        lost_window: oldest.map(|o| (fault_at.saturating_sub(o)).as_secs_f64()),
+        lost_window: oldest.map(|o| (fault_at.max(newest.unwrap_or_default()).saturating_sub(o)).as_secs_f64()),
         lost,
         unavailability: ledger.unavailability(),
     }
@@ -513,6 +517,10 @@ async fn run_cell(engine: Engine, fault: Fault) {
         }
         _ => Some(failover_ended(&w.client, Duration::from_secs(90)).await),
     };
+    let switched_at = outcome
+        .as_ref()
+        .filter(|s| s.phase == Some(FailoverPhase::Completed))
+        .map(|_| load.elapsed());
     if let Some(s) = &outcome
         && s.phase == Some(FailoverPhase::Completed)
     {
@@ -562,9 +570,9 @@ async fn run_cell(engine: Engine, fault: Fault) {
         // Refused with the primary dead: nothing was promoted, nothing acknowledged is gone
         // (it is all on the dead primary's disk); count against it anyway once restarted.
         w.db.restart_primary().await;
-        judge(&ledger, &w.db.order_ids(0).await, fault_at)
+        judge(&ledger, &w.db.order_ids(0).await, fault_at, switched_at)
     } else {
-        judge(&ledger, &w.db.order_ids(final_index).await, fault_at)
+        judge(&ledger, &w.db.order_ids(final_index).await, fault_at, switched_at)
     };
     let bound = outcome.as_ref().and_then(|s| s.estimated_data_loss_seconds);
     let bound_units = outcome

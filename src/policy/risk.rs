@@ -157,7 +157,14 @@ impl DataAtRisk {
 }
 
 /// Data at risk for `replica` if the primary stopped acknowledging writes at `t_end`.
-pub fn data_at_risk(history: &PrimaryHistory, replica: &ReplicaHolding<'_>, t_end: DateTime<Utc>) -> DataAtRisk {
+/// `extrapolate`: the primary may have written past its newest sample (it failed, or is
+/// fenced later); while it answers, its newest sample is the present.
+pub fn data_at_risk(
+    history: &PrimaryHistory,
+    replica: &ReplicaHolding<'_>,
+    t_end: DateTime<Utc>,
+    extrapolate: bool,
+) -> DataAtRisk {
     let newest = history.latest();
     let comparable = newest.is_none_or(|s| {
         !matches!(
@@ -174,7 +181,7 @@ pub fn data_at_risk(history: &PrimaryHistory, replica: &ReplicaHolding<'_>, t_en
     let units = match (newest, behind) {
         (Some(s), Some(behind)) => {
             let since = (t_end - s.at).to_std().unwrap_or_default().as_secs_f64();
-            let extra = if since < 0.001 {
+            let extra = if since < 0.001 || !extrapolate {
                 Some(0.0)
             } else {
                 history.peak_rate().map(|r| (r * RATE_MARGIN * since).ceil())
@@ -244,6 +251,7 @@ mod tests {
                 heartbeat_at: None,
             },
             t(11_000),
+            true,
         );
         assert_eq!(risk.seconds, Some(7.0), "from its last covered sample to t_end");
         // 6000 behind the newest sample plus 1s at 1.5x the peak rate (1000/s).
@@ -262,6 +270,7 @@ mod tests {
                 heartbeat_at: Some(t(800)),
             },
             t(2000),
+            true,
         );
         assert_eq!(risk.seconds, Some(1.2));
         assert!(risk.basis.contains("heartbeat"));
@@ -278,6 +287,7 @@ mod tests {
                 heartbeat_at: None,
             },
             t(5000),
+            true,
         );
         assert_eq!(risk.seconds, None);
         assert_eq!(risk.units, None, "no rate measured yet: cannot extrapolate");
@@ -293,6 +303,7 @@ mod tests {
                 heartbeat_at: Some(t(4000)),
             },
             t(5000),
+            true,
         );
         assert_eq!(risk.seconds, None, "a heartbeat from another history proves nothing");
     }
@@ -308,6 +319,7 @@ mod tests {
                 heartbeat_at: None,
             },
             t(1000),
+            true,
         );
         assert_eq!((risk.seconds, risk.units), (Some(0.0), Some(0)));
     }
@@ -337,5 +349,51 @@ mod tests {
             }),
         });
         assert_eq!(h.samples.len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod mysql_tests {
+    use super::*;
+    use crate::engine::position::MysqlPosition;
+
+    fn gtid(seq: u64) -> Position {
+        Position::Mysql(MysqlPosition {
+            binlog: format!("0-1-{seq}").parse().expect("gtid"),
+            slave: "".parse().expect("gtid"),
+            io: None,
+        })
+    }
+
+    fn replica(seq: u64) -> Position {
+        Position::Mysql(MysqlPosition {
+            binlog: format!("0-1-{seq}").parse().expect("gtid"),
+            slave: format!("0-1-{seq}").parse().expect("gtid"),
+            io: Some(format!("0-1-{seq}").parse().expect("gtid")),
+        })
+    }
+
+    #[test]
+    fn transactions_are_bounded_for_mariadb_too() {
+        let t = |ms: i64| DateTime::from_timestamp_millis(1_800_000_000_000 + ms).expect("time");
+        let mut h = PrimaryHistory::default();
+        for i in 0..5 {
+            h.push(PrimarySample {
+                at: t(i * 500),
+                position: gtid(100 + i as u64 * 50),
+            });
+        }
+        let r = replica(300);
+        let risk = data_at_risk(
+            &h,
+            &ReplicaHolding {
+                position: &r,
+                heartbeat_at: None,
+            },
+            t(3000),
+            true,
+        );
+        assert_eq!(risk.behind_newest_sample, Some(0));
+        assert!(risk.units.is_some_and(|u| u >= 150), "{risk:?}");
     }
 }

@@ -92,6 +92,7 @@ pub fn replica_views(
                         heartbeat_at: p.heartbeat.as_ref().map(|h| h.written_at),
                     },
                     t_end,
+                    memory.failing_since.is_some(),
                 ),
             },
             _ => ReplicaView {

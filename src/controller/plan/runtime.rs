@@ -93,6 +93,13 @@ impl PlanMemory {
             self.failing_since.get_or_insert(primary_probed_at);
         }
         self.primary_writable = primary_ok;
+        tracing::debug!(
+            samples = self.samples.len(),
+            newest = ?self.samples.latest().map(|s| s.position.to_string()),
+            primary_ok,
+            failures = self.primary_failures,
+            "round recorded"
+        );
     }
 
     /// The latest moment the primary may have acknowledged writes: now while it is healthy;
