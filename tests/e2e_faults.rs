@@ -447,6 +447,11 @@ async fn run_cell(engine: Engine, fault: Fault) {
     let watch = EndpointWatch::start(w.client.clone());
     let load = ShopLoad::start(w.db.target(ip));
     orders_flow(&load, 100).await;
+    // A few probe rounds under load, so lifeboat has seen the primary's write rate.
+    wait_until_async("3s of shop load", Duration::from_secs(30), || async {
+        (load.elapsed() >= Duration::from_secs(3)).then_some(())
+    })
+    .await;
     let mut hung: Option<Hung> = None;
     let mut cut: Option<Cut> = None;
     match fault {

@@ -242,12 +242,18 @@ async fn the_replica_holding_the_most_data_is_named_and_promoted() {
             .filter(|c| c.0 == "True" && c.2.starts_with("db-1 "))
     })
     .await;
-    let status = plans.get("shop").await.expect("plan").status.expect("status");
-    let behind = status.members.iter().find(|m| m.name == "db-2").expect("db-2");
+    let behind = wait_until_async("db-2 reported 300 orders behind", Duration::from_secs(30), || async {
+        let status = plans.get("shop").await.ok()?.status?;
+        let m = status.members.into_iter().find(|m| m.name == "db-2")?;
+        m.lag_transactions.filter(|t| *t >= 300).map(|_| m)
+    })
+    .await;
     assert!(
-        behind.lag_transactions.is_some_and(|t| t >= 300),
-        "db-2 lacks the 300 orders: {behind:?} ({message})"
+        behind.lag_seconds.is_some(),
+        "the transactions it lacks have a time bound too: {behind:?} ({message})"
     );
+    let (_, _, message) = condition(&plans, "FailoverReady").await.expect("FailoverReady");
+    assert!(message.starts_with("db-1 "), "still the candidate: {message}");
     db.primary.kill9().await.expect("kill");
     let failovers: Api<Failover> = Api::default_namespaced(client.clone());
     let done = wait_until_async("failover ended", Duration::from_secs(60), || async {

@@ -259,8 +259,22 @@ async fn observe_round(
             position,
         });
     }
+    // Before the first adoption the one writable member is sampled already, so the first
+    // status carries data at risk too.
+    let sampled = record.primary.clone().or_else(|| {
+        let writable: Vec<&String> = observation
+            .probes
+            .iter()
+            .filter(|(_, (_, p))| p.as_ref().is_ok_and(|p| p.role == crate::engine::Role::Primary && !p.read_only))
+            .map(|(n, _)| n)
+            .collect();
+        match writable.as_slice() {
+            [only] => Some((*only).clone()),
+            _ => None,
+        }
+    });
     memory.record_round(
-        record.primary.as_deref(),
+        sampled.as_deref(),
         observation.probes.iter().map(|(n, (_, p))| (n, p.as_ref().ok())),
         chrono::Utc::now(),
         observation.primary_probed_at,
