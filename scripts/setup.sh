@@ -17,6 +17,9 @@ command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v mariadb-dump >/dev/null 2>&1 || need_apt+=(mariadb-client)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+# Fault tests cut network paths (iptables) and stop process trees (pgrep).
+command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || need_apt+=(iptables)
+command -v pgrep >/dev/null 2>&1 || need_apt+=(procps)
 python3 -c 'import venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"

@@ -201,18 +201,18 @@ async fn conclude(
         FailoverPhase::Completed => tracing::info!(
             plan = %fo.spec.plan,
             failover = %fo.name_any(),
-            old = ?status.old_primary,
-            new = ?status.new_primary,
-            epoch = ?status.epoch,
-            rto_seconds = ?status.rto_seconds,
-            loss_bound_seconds = ?status.estimated_data_loss_seconds,
+            old = status.old_primary.as_deref(),
+            new = status.new_primary.as_deref(),
+            epoch = status.epoch,
+            rto_seconds = status.rto_seconds,
+            loss_bound_seconds = status.estimated_data_loss_seconds,
             "failover completed: {message}"
         ),
         _ => tracing::warn!(
             plan = %fo.spec.plan,
             failover = %fo.name_any(),
             ?phase,
-            loss_bound_seconds = ?status.estimated_data_loss_seconds,
+            loss_bound_seconds = status.estimated_data_loss_seconds,
             "failover {phase:?}: {message}"
         ),
     }

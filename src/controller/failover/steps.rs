@@ -180,11 +180,24 @@ impl Run<'_> {
             if let LossDecision::Refuse { message } =
                 judge_data_loss(&candidate, self.settings.max_data_loss, self.fo.spec.force)
             {
-                tracing::warn!(candidate = %candidate.name, loss_seconds = ?candidate.risk.seconds, "failover refused");
+                tracing::warn!(
+                    candidate = %candidate.name,
+                    loss_bound_seconds = candidate.risk.seconds,
+                    max_data_loss_seconds = self.settings.max_data_loss.as_secs_f64(),
+                    "failover refused: {message}"
+                );
                 return Ok(Outcome::End(FailoverPhase::Refused, message));
             }
         }
-        tracing::info!(old = %old, new = %candidate.name, epoch = ?status.epoch, loss_seconds = ?status.estimated_data_loss_seconds, "failover decided");
+        tracing::info!(
+            old = %old,
+            new = %candidate.name,
+            epoch = status.epoch,
+            loss_bound_seconds = status.estimated_data_loss_seconds,
+            loss_bound_units = candidate.risk.units,
+            basis = %candidate.risk.basis,
+            "failover decided"
+        );
         begin(status, FailoverPhase::Fencing, "fence", Some(&old));
         Ok(Outcome::Next(
             FailoverPhase::Fencing,
@@ -195,7 +208,7 @@ impl Run<'_> {
                 status.epoch.unwrap_or_default(),
                 status
                     .estimated_data_loss_seconds
-                    .map_or("an unknown amount (forced)".into(), |s| format!("{s:.1}s"))
+                    .map_or("an unknown amount (forced)".into(), |s| format!("{s:.2}s"))
             ),
         ))
     }

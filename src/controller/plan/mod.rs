@@ -265,7 +265,10 @@ async fn observe_round(
         let writable: Vec<&String> = observation
             .probes
             .iter()
-            .filter(|(_, (_, p))| p.as_ref().is_ok_and(|p| p.role == crate::engine::Role::Primary && !p.read_only))
+            .filter(|(_, (_, p))| {
+                p.as_ref()
+                    .is_ok_and(|p| p.role == crate::engine::Role::Primary && !p.read_only)
+            })
             .map(|(n, _)| n)
             .collect();
         match writable.as_slice() {

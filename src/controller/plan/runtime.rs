@@ -23,7 +23,7 @@ pub struct PlanMemory {
     pub samples: PrimaryHistory,
     /// Consecutive rounds in which the primary did not answer as a writable primary.
     pub primary_failures: u32,
-    /// Start of the first failed probe of the current failure streak.
+    /// When the first failed probe of the current failure streak was seen.
     pub failing_since: Option<DateTime<Utc>>,
     /// The primary answered writable in the previous round (heartbeats go only there).
     pub primary_writable: bool,
@@ -90,7 +90,9 @@ impl PlanMemory {
             self.failing_since = None;
         } else if primary.is_some() {
             self.primary_failures = self.primary_failures.saturating_add(1);
-            self.failing_since.get_or_insert(primary_probed_at);
+            // When the failure was seen, not when the probe was sent: the primary may have
+            // acknowledged writes until it died, some time before its probe failed.
+            self.failing_since.get_or_insert(now);
         }
         self.primary_writable = primary_ok;
         tracing::debug!(
