@@ -46,7 +46,6 @@ pub async fn act(
     endpoints_version: Option<&str>,
     failover_active: Option<&str>,
 ) -> Result<Acted, ActError> {
-    let namespace = plan.namespace().unwrap_or_default();
     let mut acted = Acted {
         plan,
         conditions: Vec::new(),
@@ -86,7 +85,6 @@ pub async fn act(
         }
         Err(e) => return Err(e.into()),
     }
-    let _ = namespace;
     Ok(acted)
 }
 
