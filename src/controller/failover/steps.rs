@@ -225,8 +225,32 @@ impl Run<'_> {
         };
         self.route([(old.clone(), RoleLabel::Fenced)].into(), None).await?;
         let engine = self.observation.engine.clone();
-        let (fence_note, answered) = match self.member(&old) {
-            Some(member) => match engine.fence(member).await {
+        // A primary that did not answer this reconcile's probe gets one probe timeout to
+        // answer the fence: the Service no longer selects it, and waiting out a hung
+        // server's connect timeout would only lengthen the outage.
+        let answered_probe = self.observation.probes.get(&old).is_some_and(|(_, p)| p.is_ok());
+        let limit = if answered_probe {
+            crate::engine::Timeouts::default().operation
+        } else {
+            self.settings.probe_timeout()
+        };
+        let fenced = match self.member(&old) {
+            Some(member) => Some(
+                tokio::time::timeout(limit, engine.fence(member))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Ok(crate::engine::Fencing {
+                            reachable: false,
+                            confirmed: false,
+                            sessions_terminated: 0,
+                            detail: Some(format!("no answer within {limit:?}")),
+                        })
+                    }),
+            ),
+            None => None,
+        };
+        let (fence_note, answered) = match fenced {
+            Some(result) => match result {
                 Ok(f) if f.confirmed => (
                     format!("{old} is read-only; {} session(s) ended", f.sessions_terminated),
                     true,
