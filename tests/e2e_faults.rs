@@ -18,11 +18,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Endpoints, Service};
+use k8s_openapi::api::core::v1::Endpoints;
 use k8s_openapi::api::events::v1::Event;
 use kube::Api;
 use kube::api::ListParams;
-use lifeboat::api::{Failover, FailoverPhase, FailoverStatus, RecoveryPlan};
+use lifeboat::api::{Failover, FailoverPhase, RecoveryPlan};
 use lifeboat_testkit::cluster::{TestCluster, register_pod};
 use lifeboat_testkit::faults::{Cut, Hung, OPERATOR_UID, shared_kubeconfig};
 use lifeboat_testkit::manifests::{PlanManifest, plan_manifest};
@@ -31,6 +31,9 @@ use lifeboat_testkit::operator::OperatorProcess;
 use lifeboat_testkit::pg::{PgCluster, PgOptions};
 use lifeboat_testkit::shop_load::{Ledger, PgTarget, ShopLoad, Target};
 use lifeboat_testkit::tools::wait_until_async;
+
+mod shop_common;
+use shop_common::{failover_ended, orders_flow, ready_and_routed};
 
 const RTO: Duration = Duration::from_secs(30);
 
@@ -304,67 +307,6 @@ async fn world(engine: Engine, fault: Fault) -> World {
 
 fn operator(w: &World, identity: &str, extra: &[(&str, &str)]) -> OperatorProcess {
     OperatorProcess::start_as(&exe(), &w.kubeconfig, identity, extra, Some(OPERATOR_UID))
-}
-
-async fn ready_and_routed(client: &kube::Client, primary_host: &str) -> String {
-    let plans: Api<RecoveryPlan> = Api::default_namespaced(client.clone());
-    wait_until_async("plan Ready", Duration::from_secs(60), || async {
-        let s = plans.get("shop").await.ok()?.status?;
-        s.conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True")
-            .then_some(())
-    })
-    .await;
-    let services: Api<Service> = Api::default_namespaced(client.clone());
-    let ip = wait_until_async(
-        "writer Service selects the primary",
-        Duration::from_secs(30),
-        || async {
-            let spec = services.get("db").await.ok()?.spec?;
-            (spec.selector?.get("lifeboat.dev/role")? == "primary").then_some(spec.cluster_ip?)
-        },
-    )
-    .await;
-    let endpoints: Api<Endpoints> = Api::default_namespaced(client.clone());
-    wait_until_async("endpoints hold only the primary", Duration::from_secs(30), || async {
-        let subsets = endpoints.get("db").await.ok()?.subsets?;
-        let ips: Vec<String> = subsets
-            .iter()
-            .flat_map(|s| s.addresses.iter().flatten().map(|a| a.ip.clone()))
-            .collect();
-        (ips == vec![primary_host.to_string()]).then_some(())
-    })
-    .await;
-    ip
-}
-
-async fn orders_flow(load: &ShopLoad, more: usize) {
-    let base = load.acknowledged();
-    wait_until_async("orders flowing", Duration::from_secs(60), || async {
-        (load.acknowledged() >= base + more).then_some(())
-    })
-    .await;
-}
-
-async fn failover_ended(client: &kube::Client, within: Duration) -> FailoverStatus {
-    let failovers: Api<Failover> = Api::default_namespaced(client.clone());
-    wait_until_async("failover ended", within, || async {
-        let s = failovers
-            .list(&ListParams::default())
-            .await
-            .ok()?
-            .items
-            .into_iter()
-            .next()?
-            .status?;
-        matches!(
-            s.phase,
-            Some(FailoverPhase::Completed | FailoverPhase::Refused | FailoverPhase::Failed)
-        )
-        .then_some(s)
-    })
-    .await
 }
 
 async fn failovers(client: &kube::Client) -> Vec<Failover> {

@@ -6,15 +6,16 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Endpoints, Service};
 use kube::Api;
-use kube::api::ListParams;
-use lifeboat::api::{Failover, FailoverPhase, FailoverStatus, RecoveryPlan};
+use lifeboat::api::{FailoverPhase, RecoveryPlan};
 use lifeboat_testkit::cluster::{TestCluster, register_pod};
 use lifeboat_testkit::manifests::{PlanManifest, plan_manifest};
 use lifeboat_testkit::operator::OperatorProcess;
 use lifeboat_testkit::shop_load::{Ledger, PgTarget, ShopLoad, Target};
 use lifeboat_testkit::tools::wait_until_async;
+
+mod shop_common;
+use shop_common::{failover_ended, orders_flow, ready_and_routed};
 
 fn exe() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_lifeboat"))
@@ -29,69 +30,6 @@ async fn setup(cluster: &TestCluster, hosts: &[String], plan: &PlanManifest<'_>)
     let run = cluster.kubectl_stdin(&["apply", "-f", "-"], &plan_manifest(plan, None));
     assert!(run.ok, "{}", run.stderr);
     client
-}
-
-async fn ready_and_routed(client: &kube::Client, primary_host: &str) -> String {
-    let plans: Api<RecoveryPlan> = Api::default_namespaced(client.clone());
-    wait_until_async("plan Ready", Duration::from_secs(60), || async {
-        let s = plans.get("shop").await.ok()?.status?;
-        s.conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True")
-            .then_some(())
-    })
-    .await;
-    let services: Api<Service> = Api::default_namespaced(client.clone());
-    let ip = wait_until_async(
-        "writer Service selects the primary",
-        Duration::from_secs(30),
-        || async {
-            let svc = services.get("db").await.ok()?;
-            let spec = svc.spec?;
-            (spec.selector?.get("lifeboat.dev/role")? == "primary").then_some(spec.cluster_ip?)
-        },
-    )
-    .await;
-    // The proxy routes by the Service's endpoints: wait until they hold the primary alone.
-    let endpoints: Api<Endpoints> = Api::default_namespaced(client.clone());
-    wait_until_async("endpoints hold only the primary", Duration::from_secs(30), || async {
-        let subsets = endpoints.get("db").await.ok()?.subsets?;
-        let ips: Vec<String> = subsets
-            .iter()
-            .flat_map(|s| s.addresses.iter().flatten().map(|a| a.ip.clone()))
-            .collect();
-        (ips == vec![primary_host.to_string()]).then_some(())
-    })
-    .await;
-    ip
-}
-
-async fn failover_outcome(client: &kube::Client) -> FailoverStatus {
-    let failovers: Api<Failover> = Api::default_namespaced(client.clone());
-    wait_until_async("failover ended", Duration::from_secs(60), || async {
-        let s = failovers
-            .list(&ListParams::default())
-            .await
-            .ok()?
-            .items
-            .into_iter()
-            .next()?
-            .status?;
-        matches!(
-            s.phase,
-            Some(FailoverPhase::Completed | FailoverPhase::Refused | FailoverPhase::Failed)
-        )
-        .then_some(s)
-    })
-    .await
-}
-
-async fn orders_flow(load: &ShopLoad, more: usize) {
-    let base = load.acknowledged();
-    wait_until_async("orders flowing", Duration::from_secs(30), || async {
-        (load.acknowledged() >= base + more).then_some(())
-    })
-    .await;
 }
 
 fn report(what: &str, ledger: &Ledger, present: &HashSet<i64>) {
@@ -132,7 +70,7 @@ async fn pg_failover_under_load(
     let load = ShopLoad::start(Target::Postgres(target));
     orders_flow(&load, 100).await;
     pg.primary.stop_immediate().await.expect("kill primary");
-    let outcome = failover_outcome(&client).await;
+    let outcome = failover_ended(&client, Duration::from_secs(60)).await;
     assert_eq!(outcome.phase, Some(FailoverPhase::Completed), "{:?}", outcome.message);
     orders_flow(&load, 100).await;
     let ledger = load.stop().await;
@@ -225,7 +163,7 @@ async fn mariadb_unplanned_failover_loses_at_most_a_tail() {
     }));
     orders_flow(&load, 100).await;
     db.primary.kill9().await.expect("kill -9 primary");
-    let outcome = failover_outcome(&client).await;
+    let outcome = failover_ended(&client, Duration::from_secs(60)).await;
     assert_eq!(outcome.phase, Some(FailoverPhase::Completed), "{:?}", outcome.message);
     orders_flow(&load, 100).await;
     let ledger = load.stop().await;
@@ -298,7 +236,7 @@ async fn rpo_guard_shop_sees_failed_writes_not_silent_loss() {
     })
     .await;
     pg.primary.stop_immediate().await.expect("kill primary");
-    let outcome = failover_outcome(&client).await;
+    let outcome = failover_ended(&client, Duration::from_secs(60)).await;
     assert_eq!(outcome.phase, Some(FailoverPhase::Refused), "{:?}", outcome.message);
     // While refused, nothing the shop writes is acknowledged (no silent loss).
     let at_refusal = load.acknowledged();

@@ -7,14 +7,17 @@
 use std::time::Duration;
 
 use kube::Api;
-use kube::api::{DeleteParams, ListParams};
-use lifeboat::api::{Failover, FailoverPhase, RecoveryPlan};
+use kube::api::DeleteParams;
+use lifeboat::api::{FailoverPhase, RecoveryPlan};
 use lifeboat_testkit::cluster::{TestCluster, register_pod};
 use lifeboat_testkit::manifests::{PlanManifest, plan_manifest};
 use lifeboat_testkit::mariadb::{MariaCluster, MariaOptions};
 use lifeboat_testkit::operator::OperatorProcess;
 use lifeboat_testkit::pg::{PgCluster, PgOptions};
 use lifeboat_testkit::tools::wait_until_async;
+
+mod shop_common;
+use shop_common::failover_ended;
 
 fn operator(cluster: &TestCluster) -> OperatorProcess {
     OperatorProcess::start(
@@ -255,23 +258,7 @@ async fn the_replica_holding_the_most_data_is_named_and_promoted() {
     let (_, _, message) = condition(&plans, "FailoverReady").await.expect("FailoverReady");
     assert!(message.starts_with("db-1 "), "still the candidate: {message}");
     db.primary.kill9().await.expect("kill");
-    let failovers: Api<Failover> = Api::default_namespaced(client.clone());
-    let done = wait_until_async("failover ended", Duration::from_secs(60), || async {
-        let s = failovers
-            .list(&ListParams::default())
-            .await
-            .ok()?
-            .items
-            .into_iter()
-            .next()?
-            .status?;
-        matches!(
-            s.phase,
-            Some(FailoverPhase::Completed | FailoverPhase::Failed | FailoverPhase::Refused)
-        )
-        .then_some(s)
-    })
-    .await;
+    let done = failover_ended(&client, Duration::from_secs(60)).await;
     assert_eq!(done.phase, Some(FailoverPhase::Completed), "{:?}", done.message);
     assert_eq!(done.new_primary.as_deref(), Some("db-1"));
     let mut conn = db.replicas[0].connect().await.expect("connect");

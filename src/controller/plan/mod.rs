@@ -377,7 +377,7 @@ impl Round {
         status.rpo = Some(assess::scenario(&report.rpo));
         status.rto = Some(assess::scenario(&report.rto));
         if !conditions.iter().any(|c| c.type_ == "Ready") {
-            conditions.push(self.ready(plan));
+            conditions.push(self.ready(settings));
         }
         conditions.push(report::replication_condition(&status.members, &self.views, settings));
         conditions.push(report::backups_condition(plan, history));
@@ -408,13 +408,15 @@ impl Round {
         conditions
     }
 
-    fn ready(&self, plan: &RecoveryPlan) -> PlanCondition {
+    fn ready(&self, settings: &PlanSettings) -> PlanCondition {
         let t = &self.topology;
         if let Some(why) = &t.unsure {
             return PlanCondition::new("Ready", "False", "WritersUnordered", why.clone());
         }
         match (&t.primary, t.primary_healthy) {
-            (Some(p), true) if rpo_zero(plan) && !self.memory.synchronous.as_ref().is_some_and(|s| s.in_force()) => {
+            (Some(p), true)
+                if settings.rpo.is_zero() && !self.memory.synchronous.as_ref().is_some_and(|s| s.in_force()) =>
+            {
                 PlanCondition::new(
                     "Ready",
                     "False",
@@ -442,10 +444,6 @@ impl Round {
             (None, _) => PlanCondition::new("Ready", "False", "NoPrimary", "no member answers as a writable primary"),
         }
     }
-}
-
-fn rpo_zero(plan: &RecoveryPlan) -> bool {
-    plan_settings(&plan.spec).is_ok_and(|s| s.rpo.is_zero())
 }
 
 /// `rpo: 0s` is met only while synchronous replication is configured and observed and the

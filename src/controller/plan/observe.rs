@@ -185,8 +185,10 @@ pub async fn observe(
     let key = format!("{namespace}/{}", plan.metadata.name.clone().unwrap_or_default());
     let config = EngineConfig {
         credentials,
+        // Each probe is cut off by its own limit below; the engine's own probe limit stays
+        // fixed so that callers with different limits share one engine and its connections.
         timeouts: Timeouts {
-            probe: limits.primary.max(limits.replicas),
+            probe: Timeouts::default().operation,
             ..Timeouts::default()
         },
         ..EngineConfig::default()
