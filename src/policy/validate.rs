@@ -94,11 +94,10 @@ impl PlanSettings {
         self.probe_interval * self.failure_threshold.max(1)
     }
 
-    /// The limit of one probe: a hung member must not hold a round much longer than an
-    /// interval, yet a member slowed by a busy machine must not look dead.
+    /// The limit of one probe: a hung member must not hold a round longer than an interval.
     pub fn probe_timeout(&self) -> Duration {
         self.probe_interval
-            .clamp(Duration::from_secs(1), Duration::from_secs(5))
+            .clamp(Duration::from_millis(200), Duration::from_secs(5))
     }
 }
 

@@ -213,8 +213,10 @@ pub async fn observe(
                         epoch: b.epoch,
                         writer: m.name.clone(),
                     };
-                    if let Err(e) = engine.write_heartbeat(m, &write).await {
-                        tracing::debug!(member = %m.name, error = %e, "heartbeat not written");
+                    match tokio::time::timeout(limits.primary, engine.write_heartbeat(m, &write)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => tracing::debug!(member = %m.name, error = %e, "heartbeat not written"),
+                        Err(_) => tracing::debug!(member = %m.name, "heartbeat not written: timed out"),
                     }
                 }
                 *primary_probed_at.lock().unwrap_or_else(|p| p.into_inner()) = Utc::now();
